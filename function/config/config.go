@@ -1,0 +1,220 @@
+// Package config is the one configuration schema of the compressor. The CDK app
+// writes it into each environment's Lambda (from cdk.json), the function reads it
+// back from its environment, and the compress CLI reads it from a file, so a
+// setting means the same thing in all three places.
+//
+// Every field has a default; a JSON document only names what it changes.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+)
+
+// Settings says which objects are processed and how.
+type Settings struct {
+	// SourcePrefix selects the uploads that are processed; the stack filters
+	// notifications by it and the function skips keys outside it.
+	SourcePrefix string `json:"sourcePrefix"`
+	// DestinationPrefix replaces SourcePrefix in the destination key.
+	DestinationPrefix string `json:"destinationPrefix"`
+	// Suffixes are matched case-sensitively by S3, so ".JPG" needs its own entry.
+	Suffixes []string `json:"suffixes"`
+	// CacheControl is set on every destination object.
+	CacheControl string `json:"cacheControl"`
+
+	// OutputFormat converts every output to one format ("jpeg", "png", "webp");
+	// empty keeps the input's format (HEIC and AVIF become JPEG, which browsers show).
+	OutputFormat string `json:"outputFormat"`
+	// MaxWidth and MaxHeight shrink larger images to fit, keeping the aspect
+	// ratio; 0 leaves that side unbounded. Images are never enlarged.
+	MaxWidth  int `json:"maxWidth"`
+	MaxHeight int `json:"maxHeight"`
+
+	JPEG   JPEG   `json:"jpeg"`
+	PNG    PNG    `json:"png"`
+	WebP   WebP   `json:"webp"`
+	Limits Limits `json:"limits"`
+}
+
+// JPEG output settings.
+type JPEG struct {
+	Quality int `json:"quality"` // 1..100, libjpeg's scale
+	// Sampling is the chroma subsampling: "4:2:0" (smallest), "4:2:2" or "4:4:4".
+	Sampling    string `json:"sampling"`
+	Progressive bool   `json:"progressive"`
+}
+
+// PNG output is always lossless; only the effort changes.
+type PNG struct {
+	CompressionLevel int `json:"compressionLevel"` // zlib level 0..9
+}
+
+// WebP output settings.
+type WebP struct {
+	Quality  int  `json:"quality"` // 0..100
+	Method   int  `json:"method"`  // 0 (fast) .. 6 (smallest)
+	Lossless bool `json:"lossless"`
+}
+
+// Limits bound the work one image may cause; they are checked before decoding
+// where the header allows it.
+type Limits struct {
+	MaxInputBytes int64 `json:"maxInputBytes"`
+	MaxPixels     int64 `json:"maxPixels"`    // width*height of the largest frame
+	MaxDimension  int   `json:"maxDimension"` // width or height
+	MaxFrames     int   `json:"maxFrames"`
+	// MemoryBytes caps ImageMagick's pixel memory; beyond it ImageMagick pages
+	// to disk instead of letting the Lambda run out of memory. 0 derives it
+	// from the Lambda's memory size.
+	MemoryBytes int64 `json:"memoryBytes"`
+}
+
+// Default is what an environment gets when cdk.json says nothing.
+func Default() Settings {
+	var suffixes []string
+	for _, ext := range []string{".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic", ".avif"} {
+		suffixes = append(suffixes, ext, strings.ToUpper(ext))
+	}
+	return Settings{
+		SourcePrefix:      "uploads/",
+		DestinationPrefix: "uploads/",
+		Suffixes:          suffixes,
+		CacheControl:      "public, max-age=86400",
+		JPEG:              JPEG{Quality: 80, Sampling: "4:2:0", Progressive: true},
+		PNG:               PNG{CompressionLevel: 9},
+		WebP:              WebP{Quality: 80, Method: 4},
+		Limits: Limits{
+			MaxInputBytes: 50 << 20,
+			MaxPixels:     50_000_000,
+			MaxDimension:  16384,
+			MaxFrames:     100,
+		},
+	}
+}
+
+// Parse reads a JSON document over the defaults and validates the result.
+// Unknown fields are errors: a misspelt setting must not be silently ignored.
+func Parse(doc []byte) (Settings, error) {
+	s := Default()
+	if len(bytes.TrimSpace(doc)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(doc))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			return Settings{}, fmt.Errorf("compressor settings: %w", err)
+		}
+	}
+	if err := s.Validate(); err != nil {
+		return Settings{}, err
+	}
+	return s, nil
+}
+
+// Validate reports every setting that is out of range, not just the first.
+func (s Settings) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if s.SourcePrefix == "" {
+		bad("sourcePrefix is empty: every write to the bucket would be processed; name a folder such as \"uploads/\"")
+	}
+	if strings.HasPrefix(s.SourcePrefix, "/") || strings.HasPrefix(s.DestinationPrefix, "/") {
+		bad("prefixes must not start with \"/\" (S3 keys have no leading slash): %q, %q", s.SourcePrefix, s.DestinationPrefix)
+	}
+	errs = append(errs, validateSuffixes(s.Suffixes)...)
+	if !slices.Contains([]string{"", "jpeg", "png", "webp"}, s.OutputFormat) {
+		bad("outputFormat %q: want \"\" (keep), \"jpeg\", \"png\" or \"webp\"", s.OutputFormat)
+	}
+	if s.MaxWidth < 0 || s.MaxHeight < 0 {
+		bad("maxWidth/maxHeight must be 0 (no limit) or positive, got %d/%d", s.MaxWidth, s.MaxHeight)
+	}
+	if s.JPEG.Quality < 1 || s.JPEG.Quality > 100 {
+		bad("jpeg.quality %d: want 1..100", s.JPEG.Quality)
+	}
+	if !slices.Contains([]string{"4:2:0", "4:2:2", "4:4:4"}, s.JPEG.Sampling) {
+		bad("jpeg.sampling %q: want \"4:2:0\", \"4:2:2\" or \"4:4:4\"", s.JPEG.Sampling)
+	}
+	if s.PNG.CompressionLevel < 0 || s.PNG.CompressionLevel > 9 {
+		bad("png.compressionLevel %d: want 0..9 (zlib level)", s.PNG.CompressionLevel)
+	}
+	if s.WebP.Quality < 0 || s.WebP.Quality > 100 {
+		bad("webp.quality %d: want 0..100", s.WebP.Quality)
+	}
+	if s.WebP.Method < 0 || s.WebP.Method > 6 {
+		bad("webp.method %d: want 0..6", s.WebP.Method)
+	}
+	l := s.Limits
+	if l.MaxInputBytes <= 0 || l.MaxPixels <= 0 || l.MaxDimension <= 0 || l.MaxFrames <= 0 || l.MemoryBytes < 0 {
+		bad("limits must be positive (memoryBytes may be 0 = derived): %+v", l)
+	}
+	return errors.Join(errs...)
+}
+
+// validateSuffixes applies the rules S3 only enforces at deploy time: one
+// notification rule per suffix, and no two rules that match the same key.
+func validateSuffixes(suffixes []string) []error {
+	if len(suffixes) == 0 {
+		return []error{errors.New("suffixes is empty: no upload would be processed")}
+	}
+	var errs []error
+	for i, a := range suffixes {
+		if a == "" {
+			errs = append(errs, errors.New("suffixes contains an empty entry, which would match every key"))
+			continue
+		}
+		for _, b := range suffixes[i+1:] {
+			if strings.HasSuffix(a, b) || strings.HasSuffix(b, a) {
+				errs = append(errs, fmt.Errorf("suffixes %q and %q overlap: S3 rejects overlapping notification rules", a, b))
+			}
+		}
+	}
+	return errs
+}
+
+// Hash identifies the settings that shape an output. The destination object
+// records it, so a repeated event with the same settings does no work, while a
+// change of quality or size reprocesses.
+func (s Settings) Hash() string {
+	shape := struct {
+		OutputFormat        string
+		MaxWidth, MaxHeight int
+		JPEG                JPEG
+		PNG                 PNG
+		WebP                WebP
+	}{s.OutputFormat, s.MaxWidth, s.MaxHeight, s.JPEG, s.PNG, s.WebP}
+	doc, err := json.Marshal(shape)
+	if err != nil {
+		panic(err) // plain structs of strings, ints and bools always marshal
+	}
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Matches reports whether an object key is one the function should process:
+// under the source prefix and ending in a configured suffix.
+func (s Settings) Matches(key string) bool {
+	if !strings.HasPrefix(key, s.SourcePrefix) {
+		return false
+	}
+	return slices.ContainsFunc(s.Suffixes, func(suffix string) bool { return strings.HasSuffix(key, suffix) })
+}
+
+// DestinationKey is where the output of a source key goes: the source prefix
+// replaced by the destination prefix and, when the format changed, the
+// extension replaced by ext (e.g. ".webp"; empty keeps the key's own).
+func (s Settings) DestinationKey(sourceKey, ext string) string {
+	rest := strings.TrimPrefix(sourceKey, s.SourcePrefix)
+	if ext != "" {
+		if old := path.Ext(rest); !strings.EqualFold(old, ext) {
+			rest = strings.TrimSuffix(rest, old) + ext
+		}
+	}
+	return s.DestinationPrefix + rest
+}
