@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# local.sh: ImageMagick 7 for local development and CI, built by the same build.sh, flags and
+# policy as the Lambda layer (see README.md).
+#
+#   local.sh prefix        print the cache prefix (exists or not)
+#   local.sh build         build into the prefix unless it is there; print "cached: PREFIX"
+#   local.sh fetch [DIR]   fetch and verify the source tarball; print its path (copy into DIR)
+#   local.sh env           print shell exports for building Go code against the prefix
+#
+# The prefix is $S3IC_CACHE/imagemagick/<version>-<hash12>, the hash covering the pins,
+# configure.flags, build.sh and policy.xml: change any of them and a new prefix is built.
+# Environment: S3IC_CACHE (default ~/.cache/s3-image-compressor), IMAGEMAGICK_SOURCE (a local
+# copy of the pinned tarball, still sha256-checked), S3IC_DEBIAN_MIRROR (Debian archive URI
+# when the system's apt sources name none), JOBS.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+cache=${S3IC_CACHE:-$HOME/.cache/s3-image-compressor}
+
+die() {
+	echo "local.sh: $*" >&2
+	exit 1
+}
+step() { echo "==> $(date +%H:%M:%S) $*" >&2; }
+
+prefix() {
+	local hash
+	hash=$(cd "$here" && cat versions.env configure.flags build.sh policy.xml | sha256sum | cut -c1-12)
+	echo "$cache/imagemagick/$IMAGEMAGICK_VERSION-$hash"
+}
+
+sha256_ok() { [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$IMAGEMAGICK_SHA256" ]; }
+
+# Prints the URI of the Debian archive the system's apt already uses: the entry whose suite is
+# the system's own codename (not -security/-updates), from one-line .list files or deb822
+# .sources files. No mirror host is written into the repository.
+debian_mirror() {
+	if [ -n "${S3IC_DEBIAN_MIRROR:-}" ]; then
+		echo "$S3IC_DEBIAN_MIRROR"
+		return
+	fi
+	local codename files=()
+	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+	[ -n "$codename" ] || die "cannot tell the system's release codename from /etc/os-release; set S3IC_DEBIAN_MIRROR to a Debian archive URI"
+	[ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
+	for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] && files+=("$f")
+	done
+	local uri
+	uri=$(awk -v want="$codename" '
+		# exit runs END, so found keeps END from printing a second match.
+		function flush() {
+			if (found) return
+			if (types ~ /(^| )deb(-src)?( |$)/ && enabled != "no" && uris != "") {
+				n = split(suites, s, " ")
+				for (i = 1; i <= n; i++) if (s[i] == want) { split(uris, u, " "); print u[1]; found = 1; exit }
+			}
+			types = ""; uris = ""; suites = ""; enabled = ""
+		}
+		FILENAME ~ /\.sources$/ {
+			if ($0 ~ /^[ \t]*$/) { flush(); next }
+			if ($0 ~ /^#/) next
+			key = tolower($1)
+			val = $0; sub(/^[^:]*:[ \t]*/, "", val)
+			if (key == "types:") types = val
+			else if (key == "uris:") uris = val
+			else if (key == "suites:") suites = val
+			else if (key == "enabled:") enabled = tolower(val)
+			next
+		}
+		FNR == 1 { flush() }
+		/^[ \t]*deb(-src)?[ \t]/ {
+			line = $0; sub(/#.*/, "", line)
+			gsub(/\[[^]]*\]/, "", line)
+			n = split(line, f, /[ \t]+/)
+			j = 0
+			for (i = 1; i <= n; i++) if (f[i] != "") a[++j] = f[i]
+			if (j >= 3 && a[3] == want) { print a[2]; found = 1; exit }
+		}
+		END { flush() }
+	' "${files[@]}")
+	[ -n "$uri" ] || die "no apt source for suite '$codename' in /etc/apt/sources.list{,.d}; set S3IC_DEBIAN_MIRROR to a Debian archive URI"
+	echo "${uri%/}"
+}
+
+# Fetches the pinned orig tarball of Debian's source package through apt with a private
+# sources list, so the signed Sources index vouches for the checksum as well as our pin.
+# Only the orig tarball is downloaded (the Debian patch tarball is not needed).
+fetch_debian() {
+	local dest=$1 mirror apt keyring opts src dir sha
+	mirror=$(debian_mirror)
+	apt=$cache/apt-$DEBIAN_SUITE
+	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/etc"
+	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+	[ -f "$keyring" ] || die "$keyring missing (package debian-archive-keyring): cannot verify the Debian Sources index"
+	echo "deb-src [signed-by=$keyring] $mirror $DEBIAN_SUITE main" >"$apt/etc/sources.list"
+	opts=(-o "Dir::Etc::sourcelist=$apt/etc/sources.list" -o Dir::Etc::sourceparts=-
+		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
+		-o APT::Sandbox::User="$(id -un)")
+	step "fetching: Debian $DEBIAN_SUITE Sources index from $mirror"
+	apt-get "${opts[@]}" -qq update >&2 || die "apt-get update of the private $DEBIAN_SUITE source list failed"
+	src=$(apt-cache "${opts[@]}" showsrc "$DEBIAN_SOURCE_PACKAGE")
+	# Several versions may be listed; the tarball name pins ours.
+	dir=$(awk -v f="$IMAGEMAGICK_TARBALL" '
+		/^Package:/ { d = ""; hit = 0 }
+		/^Directory:/ { d = $2; if (hit) { print d; exit } }
+		/^Checksums-Sha256:/ { c = 1; next }
+		/^[^ ]/ { c = 0 }
+		c && $3 == f { hit = 1; if (d != "") { print d; exit } }
+	' <<<"$src")
+	sha=$(awk -v f="$IMAGEMAGICK_TARBALL" '/^Checksums-Sha256:/ { c = 1; next } /^[^ ]/ { c = 0 } c && $3 == f { print $1; exit }' <<<"$src")
+	[ -n "$dir" ] && [ -n "$sha" ] || die "$IMAGEMAGICK_TARBALL is not in $DEBIAN_SUITE's Sources index for $DEBIAN_SOURCE_PACKAGE"
+	[ "$sha" = "$IMAGEMAGICK_SHA256" ] || die "sha256 mismatch for $IMAGEMAGICK_TARBALL: Debian's Sources index says $sha, versions.env pins $IMAGEMAGICK_SHA256"
+	step "fetching: $mirror/$dir/$IMAGEMAGICK_TARBALL"
+	/usr/lib/apt/apt-helper -o APT::Sandbox::User="$(id -un)" download-file \
+		"$mirror/$dir/$IMAGEMAGICK_TARBALL" "$dest" "SHA256:$IMAGEMAGICK_SHA256" >&2 ||
+		die "download of $IMAGEMAGICK_TARBALL failed"
+}
+
+# Prints the path of the verified tarball in the cache, fetching it first if needed.
+fetch() {
+	local dest=$cache/sources/$IMAGEMAGICK_TARBALL
+	mkdir -p "$cache/sources"
+	if [ -f "$dest" ] && sha256_ok "$dest"; then
+		echo "$dest"
+		return
+	fi
+	rm -f "$dest" "$dest.part"
+	if [ -n "${IMAGEMAGICK_SOURCE:-}" ]; then
+		cp "$IMAGEMAGICK_SOURCE" "$dest.part"
+	else
+		command -v apt-get >/dev/null || die "no apt on this system: download $IMAGEMAGICK_TARBALL yourself and set IMAGEMAGICK_SOURCE to it"
+		fetch_debian "$dest.part"
+	fi
+	sha256_ok "$dest.part" || die "sha256 of $IMAGEMAGICK_TARBALL is $(sha256sum "$dest.part" | cut -d' ' -f1), versions.env pins $IMAGEMAGICK_SHA256"
+	mv "$dest.part" "$dest"
+	echo "$dest"
+}
+
+# Debian packages the build needs; installs the missing ones (waiting for a running dpkg).
+build_deps() {
+	local pkgs=(gcc make pkg-config xz-utils libjpeg62-turbo-dev libpng-dev zlib1g-dev libwebp-dev
+		libtiff-dev liblcms2-dev libheif-dev) missing=() p sudo=()
+	command -v dpkg-query >/dev/null || {
+		echo "local.sh: not a Debian system; make sure the equivalents of these are installed: ${pkgs[*]}" >&2
+		return
+	}
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	[ "${#missing[@]}" -eq 0 ] && return
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	step "installing build dependencies: ${missing[*]}"
+	"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=1800 -qq update >&2
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=1800 -qq install -y \
+		--no-install-recommends "${missing[@]}" >&2
+}
+
+build() {
+	local pfx tarball work start
+	pfx=$(prefix)
+	if [ -x "$pfx/bin/magick" ]; then
+		echo "cached: $pfx"
+		return
+	fi
+	mkdir -p "$cache/imagemagick"
+	# Two builds of the same prefix (parallel make targets, two shells) would collide.
+	exec 9>"$pfx.lock"
+	if ! flock -n 9; then
+		step "another build of $pfx is running; waiting"
+		flock 9
+	fi
+	if [ -x "$pfx/bin/magick" ]; then
+		echo "cached: $pfx"
+		return
+	fi
+	start=$SECONDS
+	build_deps
+	tarball=$(fetch)
+	work=$pfx.build
+	rm -rf "$work"
+	mkdir -p "$work"
+	step "building ImageMagick $IMAGEMAGICK_VERSION into $pfx"
+	# Installed into a staging directory and moved into place, so an interrupted build never
+	# leaves a prefix that looks cached.
+	BUILD_LOG=$work/build.log WORKDIR=$work/src DESTDIR=$work/stage \
+		"$here/build.sh" "$pfx" "$tarball" >&2
+	mv "$work/stage$pfx" "$pfx"
+	if ! "$here/verify.sh" "$pfx" >&2 || ! cmp -s "$here/policy.xml" "$pfx/etc/ImageMagick-7/policy.xml"; then
+		mv "$pfx" "$work/failed"
+		die "verification failed; the build is kept in $work/failed (log: $work/build.log)"
+	fi
+	rm -rf "$work"
+	step "done in $((SECONDS - start)) s"
+	echo "$pfx"
+}
+
+case "${1:-}" in
+prefix) prefix ;;
+build) build ;;
+fetch)
+	t=$(fetch)
+	if [ -n "${2:-}" ]; then
+		mkdir -p "$2"
+		cp "$t" "$2/"
+		t=$2/$(basename "$t")
+	fi
+	echo "$t"
+	;;
+env)
+	p=$(prefix)
+	printf 'export MAGICK_PREFIX=%q\n' "$p"
+	printf 'export PKG_CONFIG_PATH=%q\n' "$p/lib/pkgconfig"
+	printf 'export CGO_LDFLAGS=%q\n' "-Wl,-rpath,$p/lib"
+	printf 'export PATH=%q\n' "$p/bin:$PATH"
+	;;
+*)
+	echo "usage: $0 prefix|build|fetch [DIR]|env" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,77 @@
+#!/bin/sh
+# verify.sh PREFIX
+#
+# Proves an installed ImageMagick is the one the function expects: Q16 without HDRI, every
+# delegate compiled in, the project's policy active from PREFIX's compiled-in config path, a
+# round trip through each allowed format, and one policy denial. Run by local.sh after a
+# build and by the Dockerfile (builder and the plain provided.al2023 verify stage, where only
+# /opt exists: a missing shared library fails here, not in production).
+# POSIX sh with shell pattern matching only: the Lambda base image has no grep.
+set -eu
+
+if [ "$#" -ne 1 ]; then
+	echo "usage: $0 PREFIX" >&2
+	exit 2
+fi
+prefix=$1
+here=$(cd "$(dirname "$0")" && pwd)
+magick=$prefix/bin/magick
+policy=$prefix/etc/ImageMagick-7/policy.xml
+
+fail() {
+	echo "verify.sh: $*" >&2
+	exit 1
+}
+
+version=$("$magick" -version) || fail "$magick -version failed (missing shared library?)"
+echo "$version"
+case $version in
+*" Q16 "*) ;;
+*) fail "expected a Q16 build" ;;
+esac
+case $version in
+*HDRI*) fail "expected a build without HDRI" ;;
+esac
+nl='
+'
+delegates=${version#*Delegates (built-in):}
+delegates=${delegates%%"$nl"*}
+for d in heic jpeg lcms png tiff webp zlib; do
+	case " $delegates " in
+	*" $d "*) ;;
+	*) fail "delegate $d missing from: $delegates" ;;
+	esac
+done
+
+policies=$("$magick" -list policy)
+case $policies in
+*"Path: $policy"*) ;;
+*) fail "magick -list policy does not show $policy: $policies" ;;
+esac
+case $(cat "$policy") in
+*"s3-image-compressor security policy"*) ;;
+*) fail "$policy is not the project's policy" ;;
+esac
+echo "policy: $policy"
+
+tmp=${TMPDIR:-/tmp}/verify-magick.$$
+mkdir "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+"$magick" -size 320x240 plasma:fractal "$tmp/sample.png"
+for ext in jpg png webp gif tiff; do
+	"$magick" "$tmp/sample.png" -quality 80 "$tmp/sample.$ext" || fail "writing $ext failed"
+	"$magick" "$tmp/sample.$ext" -strip -quality 80 "$tmp/out-$ext.jpg" || fail "reading $ext failed"
+	echo "ok: $ext round trip"
+done
+# HEIC and AVIF are only decoded (the policy denies writing them): read the fixtures.
+for ext in heic avif; do
+	"$magick" "$here/testdata/sample.$ext" -quality 80 "$tmp/out-$ext.jpg" || fail "reading $ext failed"
+	echo "ok: $ext decoded"
+done
+
+# MVG drawing commands named .png: the MVG coder is not registered, so this is no image.
+printf 'push graphic-context\nviewbox 0 0 64 64\nfill red\nrectangle 0 0 64 64\npop graphic-context\n' >"$tmp/payload.png"
+if "$magick" "$tmp/payload.png" "$tmp/payload-out.png" 2>/dev/null; then
+	fail "an MVG payload named .png was converted: the policy is not active"
+fi
+echo "ok: MVG payload refused"
