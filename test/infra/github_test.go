@@ -1,0 +1,531 @@
+package infra_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/s3-image-compressor/s3-image-compressor/infra/github"
+)
+
+// githubTestConfig mirrors a typical set-up: dev and prod in separate accounts,
+// prod's account already holding the GitHub provider.
+func githubTestConfig() github.Config {
+	return github.Config{
+		Owner: "acme", Repo: "widgets",
+		ExistingProviderAccounts: []string{"222222222222"},
+		Environments: map[string]github.Environment{
+			"dev":  {Account: "111111111111", Region: "eu-west-1", DeployBranch: "main"},
+			"prod": {Account: "222222222222", Region: "eu-central-1", DeployEnvironment: "prod"},
+		},
+	}
+}
+
+// githubSynth synthesizes NewStacks(cfg) and returns each stack's template by stack id.
+func githubSynth(t *testing.T, cfg github.Config) map[string]map[string]any {
+	t.Helper()
+	app := awscdk.NewApp(nil)
+	stacks, err := github.NewStacks(app, cfg)
+	if err != nil {
+		t.Fatalf("NewStacks: %v", err)
+	}
+	out := map[string]map[string]any{}
+	for _, s := range stacks {
+		doc, err := json.Marshal(assertions.Template_FromStack(s, nil).ToJSON())
+		if err != nil {
+			t.Fatalf("marshal template of %s: %v", *s.StackName(), err)
+		}
+		var tpl map[string]any
+		if err := json.Unmarshal(doc, &tpl); err != nil {
+			t.Fatalf("unmarshal template of %s: %v", *s.StackName(), err)
+		}
+		out[*s.StackName()] = tpl
+	}
+	return out
+}
+
+func TestGitHubStackSnapshot(t *testing.T) {
+	templates := githubSynth(t, githubTestConfig())
+	want := []string{"S3ImageCompressorGitHub-111111111111", "S3ImageCompressorGitHub-222222222222"}
+	if got := slices.Sorted(maps.Keys(templates)); !slices.Equal(got, want) {
+		t.Fatalf("stacks = %v, want one per account %v", got, want)
+	}
+	for _, id := range want {
+		githubCheckSnapshot(t, "github-"+strings.TrimPrefix(id, "S3ImageCompressorGitHub-")+".json", templates[id])
+	}
+}
+
+func TestGitHubTrustPolicies(t *testing.T) {
+	cfg := githubTestConfig()
+	templates := githubSynth(t, cfg)
+	// Expected values are spelled out, not derived from the code under test.
+	wantSub := map[string]string{
+		"s3-image-compressor-github-diff-dev":    "repo:acme/widgets:pull_request",
+		"s3-image-compressor-github-deploy-dev":  "repo:acme/widgets:ref:refs/heads/main",
+		"s3-image-compressor-github-diff-prod":   "repo:acme/widgets:pull_request",
+		"s3-image-compressor-github-deploy-prod": "repo:acme/widgets:environment:prod",
+	}
+	gotSub := map[string]string{}
+	for id, tpl := range templates {
+		for _, problem := range githubTrustProblems(tpl, "acme", "widgets") {
+			t.Errorf("%s: %s", id, problem)
+		}
+		for _, r := range githubResources(tpl, "AWS::IAM::Role") {
+			name, _ := r["RoleName"].(string)
+			for _, st := range githubStatements(r["AssumeRolePolicyDocument"]) {
+				cond, _ := st["Condition"].(map[string]any)
+				eq, _ := cond["StringEquals"].(map[string]any)
+				if sub, ok := eq["token.actions.githubusercontent.com:sub"].(string); ok {
+					gotSub[name] = sub
+				}
+			}
+		}
+	}
+	for role, want := range wantSub {
+		if gotSub[role] != want {
+			t.Errorf("role %s trusts sub %q, want exactly %q", role, gotSub[role], want)
+		}
+	}
+	if len(gotSub) != len(wantSub) {
+		t.Errorf("roles with a GitHub trust: %v, want exactly %v", slices.Sorted(maps.Keys(gotSub)), slices.Sorted(maps.Keys(wantSub)))
+	}
+}
+
+// TestGitHubTrustCheckCatchesWideTrust proves githubTrustProblems is not vacuous:
+// each document below must be reported.
+func TestGitHubTrustCheckCatchesWideTrust(t *testing.T) {
+	federated := map[string]any{"Federated": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"}
+	aud := map[string]any{"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
+	stmt := func(cond map[string]any) map[string]any {
+		return map[string]any{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": federated, "Condition": cond}
+	}
+	with := func(m map[string]any, k string, v any) map[string]any {
+		out := map[string]any{k: v}
+		for kk, vv := range m {
+			out[kk] = vv
+		}
+		return out
+	}
+	cases := map[string]map[string]any{
+		"any repo (StringLike)":     stmt(map[string]any{"StringEquals": aud, "StringLike": map[string]any{"token.actions.githubusercontent.com:sub": "repo:*"}}),
+		"wildcard owner":            stmt(map[string]any{"StringEquals": with(aud, "token.actions.githubusercontent.com:sub", "repo:*/widgets:pull_request")}),
+		"wildcard repo":             stmt(map[string]any{"StringEquals": with(aud, "token.actions.githubusercontent.com:sub", "repo:acme/wid?ets:pull_request")}),
+		"other repository":          stmt(map[string]any{"StringEquals": with(aud, "token.actions.githubusercontent.com:sub", "repo:acme/gadgets:pull_request")}),
+		"repo prefix only":          stmt(map[string]any{"StringEquals": with(aud, "token.actions.githubusercontent.com:sub", "repo:acme/widgets-fork:pull_request")}),
+		"one of several subs wrong": stmt(map[string]any{"StringEquals": with(aud, "token.actions.githubusercontent.com:sub", []any{"repo:acme/widgets:pull_request", "repo:evil/widgets:pull_request"})}),
+		"no sub condition":          stmt(map[string]any{"StringEquals": aud}),
+		"no aud condition":          stmt(map[string]any{"StringEquals": map[string]any{"token.actions.githubusercontent.com:sub": "repo:acme/widgets:pull_request"}}),
+		"wrong aud":                 stmt(map[string]any{"StringEquals": map[string]any{"token.actions.githubusercontent.com:aud": "*", "token.actions.githubusercontent.com:sub": "repo:acme/widgets:pull_request"}}),
+		"no condition":              {"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": federated},
+	}
+	for name, st := range cases {
+		t.Run(name, func(t *testing.T) {
+			tpl := map[string]any{"Resources": map[string]any{"R": map[string]any{
+				"Type":       "AWS::IAM::Role",
+				"Properties": map[string]any{"AssumeRolePolicyDocument": map[string]any{"Statement": []any{st}}},
+			}}}
+			if problems := githubTrustProblems(tpl, "acme", "widgets"); len(problems) == 0 {
+				t.Errorf("trust %v was accepted; want it reported as wider than repo:acme/widgets", st)
+			}
+		})
+	}
+}
+
+func TestGitHubRolesOnlyAssumeBootstrapRoles(t *testing.T) {
+	templates := githubSynth(t, githubTestConfig())
+	boot := func(kind, account, region string) string {
+		return fmt.Sprintf("arn:aws:iam::%s:role/cdk-hnb659fds-%s-role-%s-%s", account, kind, account, region)
+	}
+	want := map[string][]string{
+		"s3-image-compressor-github-diff-dev": {boot("lookup", "111111111111", "eu-west-1")},
+		"s3-image-compressor-github-deploy-dev": {
+			boot("deploy", "111111111111", "eu-west-1"), boot("file-publishing", "111111111111", "eu-west-1"),
+			boot("image-publishing", "111111111111", "eu-west-1"), boot("lookup", "111111111111", "eu-west-1"),
+		},
+		"s3-image-compressor-github-diff-prod": {boot("lookup", "222222222222", "eu-central-1")},
+		"s3-image-compressor-github-deploy-prod": {
+			boot("deploy", "222222222222", "eu-central-1"), boot("file-publishing", "222222222222", "eu-central-1"),
+			boot("image-publishing", "222222222222", "eu-central-1"), boot("lookup", "222222222222", "eu-central-1"),
+		},
+	}
+	seen := 0
+	for id, tpl := range templates {
+		for _, kind := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::AccessKey"} {
+			if n := len(githubResources(tpl, kind)); n != 0 {
+				t.Errorf("%s: %d %s resources, want none (roles carry their only policy inline)", id, n, kind)
+			}
+		}
+		for _, r := range githubResources(tpl, "AWS::IAM::Role") {
+			name, _ := r["RoleName"].(string)
+			seen++
+			if r["ManagedPolicyArns"] != nil {
+				t.Errorf("role %s has managed policies %v, want none", name, r["ManagedPolicyArns"])
+			}
+			var actions, resources []string
+			policies, _ := r["Policies"].([]any)
+			for _, p := range policies {
+				doc, _ := p.(map[string]any)["PolicyDocument"]
+				for _, st := range githubStatements(doc) {
+					if st["Effect"] != "Allow" || st["Condition"] != nil || st["NotAction"] != nil || st["NotResource"] != nil {
+						t.Errorf("role %s: unexpected statement %v", name, st)
+					}
+					actions = append(actions, githubStrings(st["Action"])...)
+					resources = append(resources, githubStrings(st["Resource"])...)
+				}
+			}
+			if !slices.Equal(actions, []string{"sts:AssumeRole"}) {
+				t.Errorf("role %s allows %v, want only sts:AssumeRole", name, actions)
+			}
+			slices.Sort(resources)
+			slices.Sort(want[name])
+			if !slices.Equal(resources, want[name]) {
+				t.Errorf("role %s may assume %v\nwant exactly %v", name, resources, want[name])
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("found %d roles, want %d (%v)", seen, len(want), slices.Sorted(maps.Keys(want)))
+	}
+}
+
+func TestGitHubProviderCreatedOrImported(t *testing.T) {
+	templates := githubSynth(t, githubTestConfig())
+	created := githubResources(templates["S3ImageCompressorGitHub-111111111111"], "AWS::IAM::OIDCProvider")
+	if len(created) != 1 {
+		t.Fatalf("dev account: %d OIDC providers, want 1 (created)", len(created))
+	}
+	if created[0]["Url"] != "https://token.actions.githubusercontent.com" || !slices.Equal(githubStrings(created[0]["ClientIdList"]), []string{"sts.amazonaws.com"}) {
+		t.Errorf("provider = %v, want URL https://token.actions.githubusercontent.com and client id sts.amazonaws.com only", created[0])
+	}
+	prod := templates["S3ImageCompressorGitHub-222222222222"]
+	if n := len(githubResources(prod, "AWS::IAM::OIDCProvider")); n != 0 {
+		t.Errorf("prod account lists an existing provider but the stack creates %d", n)
+	}
+	for _, r := range githubResources(prod, "AWS::IAM::Role") {
+		for _, st := range githubStatements(r["AssumeRolePolicyDocument"]) {
+			fed := githubRender(st["Principal"].(map[string]any)["Federated"])
+			if fed != "arn:aws:iam::222222222222:oidc-provider/token.actions.githubusercontent.com" {
+				t.Errorf("role %v trusts %q, want the imported provider of account 222222222222", r["RoleName"], fed)
+			}
+		}
+	}
+}
+
+func TestGitHubSharedAccountHasOneProvider(t *testing.T) {
+	cfg := githubTestConfig()
+	cfg.ExistingProviderAccounts = nil
+	cfg.Environments["prod"] = github.Environment{Account: "111111111111", Region: "us-east-1", DeployEnvironment: "prod"}
+	templates := githubSynth(t, cfg)
+	tpl, ok := templates["S3ImageCompressorGitHub-111111111111"]
+	if len(templates) != 1 || !ok {
+		t.Fatalf("stacks = %v, want only S3ImageCompressorGitHub-111111111111", slices.Sorted(maps.Keys(templates)))
+	}
+	if n := len(githubResources(tpl, "AWS::IAM::OIDCProvider")); n != 1 {
+		t.Errorf("%d OIDC providers, want 1: an account holds the provider once", n)
+	}
+	if n := len(githubResources(tpl, "AWS::IAM::Role")); n != 4 {
+		t.Errorf("%d roles, want 4 (diff and deploy for dev and prod)", n)
+	}
+}
+
+func TestGitHubStackPassesNag(t *testing.T) {
+	app := awscdk.NewApp(nil)
+	stacks, err := github.NewStacks(app, githubTestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stacks {
+		if !*s.TerminationProtection() {
+			t.Errorf("%s: termination protection off, want on (deleting the stack locks out every workflow)", *s.StackName())
+		}
+		awscdk.Aspects_Of(s).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+		for _, level := range []string{"error", "warning"} {
+			ann := assertions.Annotations_FromStack(s)
+			match := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+			msgs := ann.FindError(jsii.String("*"), match)
+			if level == "warning" {
+				msgs = ann.FindWarning(jsii.String("*"), match)
+			}
+			for _, m := range *msgs {
+				t.Errorf("%s: cdk-nag %s at %s: %v", *s.StackName(), level, *m.Id, m.Entry.Data)
+			}
+		}
+	}
+}
+
+func TestGitHubConfigValidation(t *testing.T) {
+	valid := func(edit func(c *github.Config)) github.Config {
+		c := githubTestConfig()
+		c.Environments = map[string]github.Environment{}
+		for k, v := range githubTestConfig().Environments {
+			c.Environments[k] = v
+		}
+		edit(&c)
+		return c
+	}
+	setEnv := func(name string, edit func(e *github.Environment)) func(c *github.Config) {
+		return func(c *github.Config) {
+			e := c.Environments[name]
+			edit(&e)
+			c.Environments[name] = e
+		}
+	}
+	cases := []struct {
+		name    string
+		cfg     github.Config
+		wantErr string // substring; "" = valid
+	}{
+		{"valid", valid(func(*github.Config) {}), ""},
+		{"dotted repo and hyphenated owner", valid(func(c *github.Config) { c.Owner, c.Repo = "my-org", "s3.image_compressor-2" }), ""},
+		{"nested branch", valid(setEnv("dev", func(e *github.Environment) { e.DeployBranch = "release/v2" })), ""},
+		{"repo wildcard", valid(func(c *github.Config) { c.Repo = "*" }), "github.repo"},
+		{"repo partial wildcard", valid(func(c *github.Config) { c.Repo = "widg*" }), "github.repo"},
+		{"repo question mark", valid(func(c *github.Config) { c.Repo = "widget?" }), "github.repo"},
+		{"repo with slash", valid(func(c *github.Config) { c.Repo = "widgets/other" }), "github.repo"},
+		{"repo dot-dot", valid(func(c *github.Config) { c.Repo = ".." }), "github.repo"},
+		{"repo empty", valid(func(c *github.Config) { c.Repo = "" }), "github.repo"},
+		{"owner wildcard", valid(func(c *github.Config) { c.Owner = "*" }), "github.owner"},
+		{"owner with colon", valid(func(c *github.Config) { c.Owner = "acme:x" }), "github.owner"},
+		{"owner leading hyphen", valid(func(c *github.Config) { c.Owner = "-acme" }), "github.owner"},
+		{"owner too long", valid(func(c *github.Config) { c.Owner = strings.Repeat("a", 40) }), "github.owner"},
+		{"branch wildcard", valid(setEnv("dev", func(e *github.Environment) { e.DeployBranch = "feature/*" })), "deployBranch"},
+		{"branch dot-dot", valid(setEnv("dev", func(e *github.Environment) { e.DeployBranch = "a..b" })), "deployBranch"},
+		{"environment wildcard", valid(setEnv("prod", func(e *github.Environment) { e.DeployEnvironment = "prod*" })), "deployEnvironment"},
+		{"neither branch nor environment", valid(setEnv("prod", func(e *github.Environment) { e.DeployEnvironment = "" })), "set deployBranch"},
+		{"both branch and environment", valid(setEnv("prod", func(e *github.Environment) { e.DeployBranch = "main" })), "not both"},
+		{"short account", valid(setEnv("dev", func(e *github.Environment) { e.Account = "1234" })), "12-digit"},
+		{"bad region", valid(setEnv("dev", func(e *github.Environment) { e.Region = "Europe" })), "region"},
+		{"environment name with capitals", valid(func(c *github.Config) { c.Environments["Staging"] = c.Environments["dev"] }), "github.environments.Staging"},
+		{"no environments", valid(func(c *github.Config) { c.Environments = nil }), "empty"},
+		{"existing provider in unknown account", valid(func(c *github.Config) { c.ExistingProviderAccounts = []string{"333333333333"} }), "existingProviderAccounts"},
+		{"bad qualifier", valid(func(c *github.Config) { c.Qualifier = "Not-Valid" }), "qualifier"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Errorf("Validate() = %v, want no error", err)
+			case tc.wantErr != "" && err == nil:
+				t.Errorf("Validate() accepted %+v, want an error mentioning %q", tc.cfg, tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Errorf("Validate() = %q, want it to mention %q", err, tc.wantErr)
+			}
+			if tc.wantErr != "" {
+				if _, err := github.NewStacks(awscdk.NewApp(nil), tc.cfg); err == nil {
+					t.Errorf("NewStacks accepted an invalid config; want the validation error")
+				}
+			}
+		})
+	}
+}
+
+func TestGitHubParseConfig(t *testing.T) {
+	// As cdk.json delivers it (decoded JSON) and as `-c github='{...}'` does (a string).
+	object := map[string]any{
+		"owner": "acme", "repo": "widgets",
+		"environments": map[string]any{"dev": map[string]any{"account": "111111111111", "region": "eu-west-1", "deployBranch": "main"}},
+	}
+	text, _ := json.Marshal(object)
+	for name, raw := range map[string]any{"object": object, "string": string(text)} {
+		c, err := github.ParseConfig(raw)
+		if err != nil {
+			t.Errorf("ParseConfig(%s) = %v, want no error", name, err)
+			continue
+		}
+		if got := c.DeploySubject(c.Environments["dev"]); got != "repo:acme/widgets:ref:refs/heads/main" {
+			t.Errorf("ParseConfig(%s): dev deploy subject %q, want repo:acme/widgets:ref:refs/heads/main", name, got)
+		}
+	}
+	typo := `{"owner":"acme","repo":"widgets","environments":{"dev":{"account":"111111111111","region":"eu-west-1","deployBrnach":"main"}}}`
+	if _, err := github.ParseConfig(typo); err == nil || !strings.Contains(err.Error(), "deployBrnach") {
+		t.Errorf("ParseConfig(misspelt key) = %v, want an error naming deployBrnach", err)
+	}
+	wild := `{"owner":"acme","repo":"*","environments":{"dev":{"account":"111111111111","region":"eu-west-1","deployBranch":"main"}}}`
+	if _, err := github.ParseConfig(wild); err == nil {
+		t.Error(`ParseConfig(repo "*") succeeded, want a validation error`)
+	}
+}
+
+// githubTrustProblems lists every way a role trust in tpl is wider than one
+// workflow identity of OWNER/REPO: a federated statement must test aud for
+// exactly sts.amazonaws.com and sub with StringEquals for values that start with
+// repo:OWNER/REPO: and hold no wildcard; no other principal may assume the roles.
+func githubTrustProblems(tpl map[string]any, owner, repo string) []string {
+	var problems []string
+	prefix := "repo:" + owner + "/" + repo + ":"
+	for _, r := range githubResources(tpl, "AWS::IAM::Role") {
+		name := fmt.Sprint(r["RoleName"])
+		for _, st := range githubStatements(r["AssumeRolePolicyDocument"]) {
+			principal, _ := st["Principal"].(map[string]any)
+			if _, ok := principal["Federated"]; !ok || len(principal) != 1 {
+				problems = append(problems, fmt.Sprintf("role %s trusts %v, want only the GitHub OIDC provider", name, st["Principal"]))
+				continue
+			}
+			if !slices.Equal(githubStrings(st["Action"]), []string{"sts:AssumeRoleWithWebIdentity"}) {
+				problems = append(problems, fmt.Sprintf("role %s: trust action %v, want sts:AssumeRoleWithWebIdentity", name, st["Action"]))
+			}
+			cond, _ := st["Condition"].(map[string]any)
+			for op := range cond {
+				if op != "StringEquals" {
+					problems = append(problems, fmt.Sprintf("role %s: trust uses condition operator %s, want StringEquals only", name, op))
+				}
+			}
+			eq, _ := cond["StringEquals"].(map[string]any)
+			if aud := githubStrings(eq["token.actions.githubusercontent.com:aud"]); !slices.Equal(aud, []string{"sts.amazonaws.com"}) {
+				problems = append(problems, fmt.Sprintf("role %s: aud %v, want exactly [sts.amazonaws.com]", name, aud))
+			}
+			subs := githubStrings(eq["token.actions.githubusercontent.com:sub"])
+			if len(subs) == 0 {
+				problems = append(problems, fmt.Sprintf("role %s: no sub condition, so any repository could assume it", name))
+			}
+			for _, sub := range subs {
+				if !strings.HasPrefix(sub, prefix) || strings.ContainsAny(sub, "*?") {
+					problems = append(problems, fmt.Sprintf("role %s: sub %q, want %s<context> with no wildcard", name, sub, prefix))
+				}
+			}
+		}
+	}
+	return problems
+}
+
+// githubResources returns the Properties of every resource of the given type.
+func githubResources(tpl map[string]any, kind string) []map[string]any {
+	resources, _ := tpl["Resources"].(map[string]any)
+	var out []map[string]any
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
+		r, _ := resources[id].(map[string]any)
+		if r["Type"] == kind {
+			props, _ := r["Properties"].(map[string]any)
+			out = append(out, props)
+		}
+	}
+	return out
+}
+
+func githubStatements(doc any) []map[string]any {
+	d, _ := doc.(map[string]any)
+	list, _ := d["Statement"].([]any)
+	out := make([]map[string]any, 0, len(list))
+	for _, s := range list {
+		m, _ := s.(map[string]any)
+		out = append(out, m)
+	}
+	return out
+}
+
+// githubStrings flattens an IAM value that may be one string or a list, rendering
+// intrinsics (ARNs built with Fn::Join) as the text they resolve to in partition aws.
+func githubStrings(v any) []string {
+	if list, ok := v.([]any); ok {
+		out := make([]string, 0, len(list))
+		for _, x := range list {
+			out = append(out, githubRender(x))
+		}
+		return out
+	}
+	if v == nil {
+		return nil
+	}
+	return []string{githubRender(v)}
+}
+
+func githubRender(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if x["Ref"] == "AWS::Partition" {
+			return "aws"
+		}
+		if join, ok := x["Fn::Join"].([]any); ok && len(join) == 2 {
+			parts, _ := join[1].([]any)
+			var b strings.Builder
+			for i, p := range parts {
+				if i > 0 {
+					b.WriteString(join[0].(string))
+				}
+				b.WriteString(githubRender(p))
+			}
+			return b.String()
+		}
+	}
+	doc, _ := json.Marshal(v)
+	return string(doc)
+}
+
+// githubCheckSnapshot compares tpl (bootstrap-version check removed: it belongs to the
+// synthesizer, not to this stack) with testdata/NAME, or rewrites it with -update.
+func githubCheckSnapshot(t *testing.T, name string, tpl map[string]any) {
+	t.Helper()
+	delete(tpl, "Rules")
+	if params, ok := tpl["Parameters"].(map[string]any); ok {
+		delete(params, "BootstrapVersion")
+		if len(params) == 0 {
+			delete(tpl, "Parameters")
+		}
+	}
+	got, err := json.MarshalIndent(tpl, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", name)
+	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read snapshot: %v (run `make snapshot` to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("template differs from %s (run `make snapshot` if the change is intended):\n%s", path, githubLineDiff(string(want), string(got)))
+	}
+}
+
+// githubLineDiff shows the changed region of two texts with a little context.
+func githubLineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	start := 0
+	for start < len(w) && start < len(g) && w[start] == g[start] {
+		start++
+	}
+	ew, eg := len(w), len(g)
+	for ew > start && eg > start && w[ew-1] == g[eg-1] {
+		ew--
+		eg--
+	}
+	var b strings.Builder
+	from := max(0, start-3)
+	for _, l := range w[from:start] {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	for _, l := range w[start:ew] {
+		fmt.Fprintf(&b, "- %s\n", l)
+	}
+	for _, l := range g[start:eg] {
+		fmt.Fprintf(&b, "+ %s\n", l)
+	}
+	for _, l := range g[eg:min(len(g), eg+3)] {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	return b.String()
+}
