@@ -105,16 +105,6 @@ func TestSourceGetLimitsUndeclaredLength(t *testing.T) {
 	}
 }
 
-// recorder keeps the headers of the last PUT.
-type recorder struct{ header http.Header }
-
-func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPut {
-		r.header = req.Header.Clone()
-	}
-	return http.DefaultTransport.RoundTrip(req)
-}
-
 func TestSourceHead(t *testing.T) {
 	s := setup(t)
 	etag := s.Put(t, src, "uploads/x.png", []byte("abc"), nil)
@@ -131,8 +121,8 @@ func TestSourceHead(t *testing.T) {
 
 func TestDestinationRoundTrip(t *testing.T) {
 	s := setup(t)
-	puts := &recorder{}
-	d := storage.NewDestination(s.NewClient(puts), dst)
+	rec := &storagetest.Recorder{}
+	d := storage.NewDestination(s.NewClient(rec), dst)
 	ctx := context.Background()
 	p := storage.Provenance{
 		SourceBucket: src, SourceKey: "uploads/ünï cödé+plus (1).jpg", SourceETag: "abc123",
@@ -151,7 +141,13 @@ func TestDestinationRoundTrip(t *testing.T) {
 		t.Errorf("Provenance after Put = %+v, ok %v, error %v; want %+v", got, ok, err, p)
 	}
 	// gofakes3 drops Cache-Control, so check what the SDK sent.
-	if ct, cc := puts.header.Get("Content-Type"), puts.header.Get("Cache-Control"); ct != "image/jpeg" || cc != "max-age=60" {
+	var put http.Header
+	for _, r := range rec.Requests() {
+		if r.Method == http.MethodPut && r.Bucket == dst && r.Key == "out/a.jpg" {
+			put = r.Header
+		}
+	}
+	if ct, cc := put.Get("Content-Type"), put.Get("Cache-Control"); ct != "image/jpeg" || cc != "max-age=60" {
 		t.Errorf("PUT sent Content-Type %q, Cache-Control %q; want image/jpeg, max-age=60", ct, cc)
 	}
 	if head, _ := s.Head(t, dst, "out/a.jpg"); *head.ContentType != "image/jpeg" {

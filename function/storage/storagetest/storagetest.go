@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,3 +173,42 @@ func (f *Faulty) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // Hits is how many requests were answered with the injected error.
 func (f *Faulty) Hits() int64 { return f.hits.Load() }
+
+// Request is one request a Recorder saw, by path-style address.
+type Request struct {
+	Method string
+	Bucket string
+	Key    string
+	Header http.Header
+}
+
+// Recorder passes requests to Next (nil: http.DefaultTransport) and keeps them.
+type Recorder struct {
+	Next     http.RoundTripper
+	mu       sync.Mutex
+	requests []Request
+}
+
+var _ http.RoundTripper = (*Recorder)(nil)
+
+// RoundTrip implements http.RoundTripper.
+func (rec *Recorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	rec.mu.Lock()
+	rec.requests = append(rec.requests, Request{Method: r.Method, Bucket: bucket, Key: key, Header: r.Header.Clone()})
+	rec.mu.Unlock()
+	next := rec.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(r)
+}
+
+// Requests returns the requests so far and forgets them.
+func (rec *Recorder) Requests() []Request {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	r := rec.requests
+	rec.requests = nil
+	return r
+}
