@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/test/local"
+)
+
+// runDemo is `make demo`: a throwaway stack (state in .local/demo, replaced on
+// every run, kept afterwards for its logs), every image of dir uploaded under
+// the source prefix, a summary once each upload has its outcome.
+func runDemo(ctx context.Context, root, state string, bins local.Binaries, settings config.Settings, dir string, timeout time.Duration) error {
+	if dir == "" {
+		var err error
+		if dir, err = ensureSamples(ctx, bins.Magick(), filepath.Join(state, "samples")); err != nil {
+			return err
+		}
+	}
+	uploads, ignored, err := listImages(dir, settings)
+	if err != nil {
+		return err
+	}
+	for _, name := range ignored {
+		fmt.Printf("not uploading %s: no notification rule matches its suffix\n", name)
+	}
+	if len(uploads) == 0 {
+		return fmt.Errorf("no image in %s has one of the suffixes %s", dir, strings.Join(settings.Suffixes, " "))
+	}
+
+	demoState := filepath.Join(state, "demo")
+	if err := os.RemoveAll(demoState); err != nil {
+		return err
+	}
+	outcomes := local.NewRecorder()
+	stack, err := local.Start(ctx, local.Options{
+		Binaries:  bins,
+		StateDir:  demoState,
+		Settings:  settings,
+		Log:       os.Stderr,
+		OnOutcome: outcomes.Add,
+	})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	fmt.Printf("uploading %d images from %s to s3://%s/%s (MinIO at %s)\n",
+		len(uploads), dir, stack.SourceBucket, settings.SourcePrefix, stack.Endpoint)
+	start := time.Now()
+	if err := uploadAll(ctx, stack, uploads); err != nil {
+		return err
+	}
+
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	keys := make([]string, len(uploads))
+	for i, u := range uploads {
+		keys[i] = u.key
+	}
+	waitErr := outcomes.Wait(waitCtx, 1, keys...)
+	elapsed := time.Since(start)
+
+	bad, err := printSummary(uploads, outcomes, elapsed)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("logs: %s; failures: %s\n", rel(root, stack.LogDir), rel(root, stack.FailuresFile))
+	switch {
+	case waitErr != nil:
+		return fmt.Errorf("%d of %d uploads got no outcome within %s", bad, len(uploads), timeout)
+	case bad > 0:
+		return fmt.Errorf("%d of %d uploads failed", bad, len(uploads))
+	}
+	return nil
+}
+
+type upload struct {
+	path, key string
+	size      int64
+}
+
+// listImages walks dir; each file becomes a key under the source prefix.
+// Files whose key no notification rule matches are listed apart: uploading
+// them would only show that nothing happens.
+func listImages(dir string, settings config.Settings) (uploads []upload, ignored []string, err error) {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		name, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		key := settings.SourcePrefix + filepath.ToSlash(name)
+		if !settings.Matches(key) {
+			ignored = append(ignored, name)
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		uploads = append(uploads, upload{path: path, key: key, size: info.Size()})
+		return nil
+	})
+	return uploads, ignored, err
+}
+
+// uploadAll puts the files four at a time, as a user's sync tool would.
+func uploadAll(ctx context.Context, stack *local.Stack, uploads []upload) error {
+	work := make(chan upload)
+	errs := make(chan error, len(uploads))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for u := range work {
+				errs <- putFile(ctx, stack, u)
+			}
+		})
+	}
+	for _, u := range uploads {
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+func putFile(ctx context.Context, stack *local.Stack, u upload) error {
+	f, err := os.Open(u.path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	_, err = stack.S3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(stack.SourceBucket),
+		Key:           aws.String(u.key),
+		Body:          f,
+		ContentLength: aws.Int64(u.size),
+	})
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", u.key, err)
+	}
+	return nil
+}
+
+// printSummary prints one row per upload and the totals; it returns how many
+// uploads have no acceptable outcome (none, failed, or rejected without a reason).
+func printSummary(uploads []upload, outcomes *local.Recorder, elapsed time.Duration) (bad int, err error) {
+	var rows strings.Builder
+	rows.WriteString("key\tdecision\tbytes in\tbytes out\tsaved\tms\tnote\n")
+	var in, out int64
+	decisions := map[string]int{}
+	for _, u := range uploads {
+		o, ok := outcomes.Last(u.key)
+		if !ok {
+			bad++
+			decisions["without outcome"]++
+			fmt.Fprintf(&rows, "%s\tNONE\t%s\t\t\t\tno outcome: see the logs\n", u.key, local.HumanBytes(u.size))
+			continue
+		}
+		decisions[o.Decision]++
+		if !acceptable(o) {
+			bad++
+		}
+		note := o.Reason
+		if o.DestinationKey != "" && o.DestinationKey != o.Key {
+			note = strings.TrimSpace("=> " + o.DestinationKey + " " + note)
+		}
+		saved := ""
+		if o.BytesOut > 0 {
+			in += o.BytesIn
+			out += o.BytesOut
+			saved = fmt.Sprintf("%.0f%%", 100*(1-o.Ratio()))
+		}
+		fmt.Fprintf(&rows, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.Key, o.Decision,
+			local.HumanBytes(o.BytesIn), local.HumanBytes(o.BytesOut), saved, o.Millis, note)
+	}
+
+	var counts []string
+	for d, n := range decisions {
+		counts = append(counts, fmt.Sprintf("%d %s", n, d))
+	}
+	sort.Strings(counts)
+	saved := 0.0
+	if in > 0 {
+		saved = 100 * (1 - float64(out)/float64(in))
+	}
+	fmt.Fprintf(&rows, "\n%d uploads (%s) in %s; outputs %s -> %s, saved %.1f%%\n",
+		len(uploads), strings.Join(counts, ", "), elapsed.Round(100*time.Millisecond),
+		local.HumanBytes(in), local.HumanBytes(out), saved)
+
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	if _, err := io.WriteString(w, "\n"+rows.String()); err != nil {
+		return bad, err
+	}
+	return bad, w.Flush()
+}
+
+// acceptable is an outcome a user can act on: an output, or a rejection that
+// says why.
+func acceptable(o local.Outcome) bool {
+	switch o.Decision {
+	case local.Compressed, local.KeptOriginal:
+		return true
+	case local.Rejected:
+		return o.Reason != ""
+	}
+	return false
+}

@@ -1,0 +1,163 @@
+// Command local runs the whole pipeline on this machine (MinIO, the relay, the
+// real bootstrap under the Lambda runtime interface emulator).
+//
+//	local                 start it and stream one line per processed image until Ctrl-C (make local)
+//	local -demo [-images DIR]
+//	                      upload a folder of images, wait for every outcome, summarise, stop (make demo)
+//	local -tools          only install the pinned MinIO and emulator into the cache and .bin/
+//
+// What is missing (MinIO, the emulator, ImageMagick) is built first; that
+// takes minutes once and seconds afterwards.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/test/local"
+)
+
+func main() {
+	var (
+		demo       = flag.Bool("demo", false, "upload every image of -images, wait for the outcomes, print a summary and stop")
+		images     = flag.String("images", "", "with -demo: the folder to upload (default: sample images generated into .local/samples)")
+		toolsOnly  = flag.Bool("tools", false, "install MinIO and the runtime emulator, then exit")
+		configFile = flag.String("config", "", "compressor settings (JSON, as in cdk.json); default: the built-in defaults")
+		port       = flag.Int("port", 9000, "MinIO's port on 127.0.0.1 (0: any free port; -demo always uses a free one)")
+		stateDir   = flag.String("state", "", "state directory (default: .local in the repository)")
+		timeout    = flag.Duration("timeout", 10*time.Minute, "with -demo: how long to wait for all outcomes")
+	)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, runOptions{*demo, *images, *toolsOnly, *configFile, *port, *stateDir, *timeout}); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+type runOptions struct {
+	demo       bool
+	images     string
+	toolsOnly  bool
+	configFile string
+	port       int
+	stateDir   string
+	timeout    time.Duration
+}
+
+func run(ctx context.Context, o runOptions) error {
+	root, err := local.FindRoot(".")
+	if err != nil {
+		return err
+	}
+	if o.toolsOnly {
+		for _, tool := range []local.Tool{local.MinIO, local.RIE} {
+			path, err := tool.Ensure(ctx, root, os.Stderr)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s: %s\n", tool.Name, path)
+		}
+		return nil
+	}
+	settings, err := readSettings(o.configFile)
+	if err != nil {
+		return err
+	}
+	state := o.stateDir
+	if state == "" {
+		state = filepath.Join(root, ".local")
+	}
+	if state, err = filepath.Abs(state); err != nil {
+		return err
+	}
+	bins, err := local.Prepare(ctx, root, filepath.Join(state, "bin"), os.Stderr)
+	if err != nil {
+		return err
+	}
+	if o.demo {
+		return runDemo(ctx, root, state, bins, settings, o.images, o.timeout)
+	}
+	return runLocal(ctx, root, state, bins, settings, o.port)
+}
+
+func readSettings(file string) (config.Settings, error) {
+	if file == "" {
+		return config.Default(), nil
+	}
+	doc, err := os.ReadFile(file)
+	if err != nil {
+		return config.Settings{}, err
+	}
+	s, err := config.Parse(doc)
+	if err != nil {
+		return config.Settings{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return s, nil
+}
+
+// runLocal is `make local`: the stack on a fixed port with data kept in the
+// state directory, until Ctrl-C.
+func runLocal(ctx context.Context, root, state string, bins local.Binaries, settings config.Settings, port int) error {
+	stack, err := local.Start(ctx, local.Options{
+		Binaries:  bins,
+		StateDir:  state,
+		Settings:  settings,
+		Port:      port,
+		Log:       os.Stderr,
+		OnOutcome: func(o local.Outcome) { fmt.Printf("%s %s\n", time.Now().Format("15:04:05"), o) },
+	})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	printBanner(root, stack)
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "\nstopping (data stays in", rel(root, filepath.Join(state, "minio"))+")")
+	return nil
+}
+
+func printBanner(root string, s *local.Stack) {
+	creds := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s", s.AccessKey, s.SecretKey, local.Region)
+	fmt.Printf(`
+The local pipeline is running (Ctrl-C stops it).
+
+  S3 endpoint   %s   (MinIO)
+  credentials   %s
+  source        s3://%s/%s   suffixes: %s
+  destination   s3://%s/%s
+  logs          %s, %s
+  failures      %s
+
+Upload an image:
+  %s aws s3 cp photo.jpg s3://%s/%s --endpoint-url %s
+See the outputs:
+  %s aws s3 ls --recursive s3://%s/%s --endpoint-url %s
+
+One line per processed image:
+`,
+		s.Endpoint, creds,
+		s.SourceBucket, s.Settings.SourcePrefix, strings.Join(s.Settings.Suffixes, " "),
+		s.DestinationBucket, s.Settings.DestinationPrefix,
+		rel(root, filepath.Join(s.LogDir, "minio.log")), rel(root, filepath.Join(s.LogDir, "function.log")),
+		rel(root, s.FailuresFile),
+		creds, s.SourceBucket, s.Settings.SourcePrefix, s.Endpoint,
+		creds, s.DestinationBucket, s.Settings.DestinationPrefix, s.Endpoint)
+}
+
+// rel shortens paths inside the repository for printing.
+func rel(root, path string) string {
+	if r, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return path
+}

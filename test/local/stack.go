@@ -1,0 +1,308 @@
+// Package local runs the whole pipeline on this machine: MinIO as S3 with a
+// webhook notification filtered like the CDK stack's, a relay standing in for
+// Lambda's asynchronous invocation, and the real bootstrap under the Lambda
+// runtime interface emulator. `make local`, `make demo` and the end-to-end
+// tests are built on it.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+)
+
+// Options configure a Stack; zero values take the defaults noted.
+type Options struct {
+	Binaries Binaries
+	// StateDir holds MinIO's data, its undelivered events, logs and the
+	// failures file. Reusing it keeps the buckets' contents between runs.
+	StateDir string
+	Settings config.Settings // the zero value means config.Default()
+
+	SourceBucket      string // default "s3ic-source"
+	DestinationBucket string // default "s3ic-compressed"
+	// Port is MinIO's S3 port on 127.0.0.1; 0 picks a free one.
+	Port                 int
+	AccessKey, SecretKey string // default DefaultAccessKey, DefaultSecretKey
+
+	MemoryMB        int           // the function's memory size, default 256
+	FunctionTimeout time.Duration // default 60 s
+
+	// Log receives the stack's own messages (retries, failures); nil discards.
+	Log io.Writer
+	// OnOutcome is called, one call at a time, for every record the function
+	// reports, and for every event the relay gave up on.
+	OnOutcome func(Outcome)
+	// OnDelivery is called with each webhook body the relay accepted.
+	OnDelivery func(body []byte)
+}
+
+// Credentials of the local MinIO. They protect nothing (it listens on
+// 127.0.0.1 only) and are printed for the copy-paste upload command.
+const (
+	DefaultAccessKey = "s3ic-local"
+	DefaultSecretKey = "s3ic-local-secret"
+	Region           = "us-east-1"
+	// webhookID names MinIO's notification target; it is part of the queue ARN.
+	webhookID = "S3IC"
+)
+
+// Stack is a running local pipeline.
+type Stack struct {
+	Endpoint          string // MinIO's S3 endpoint, http://127.0.0.1:PORT
+	AccessKey         string
+	SecretKey         string
+	SourceBucket      string
+	DestinationBucket string
+	Settings          config.Settings
+	FailuresFile      string // permanent failures, one JSON document per line
+	LogDir            string // minio.log, function.log (the emulator and the bootstrap)
+	RelayURL          string // where MinIO posts events; tests may post too
+	S3                *s3.Client
+
+	minio, rie *process
+	relay      *relay
+}
+
+// Start runs MinIO, the relay and the emulator, creates the buckets and
+// applies the notification configuration. On error everything already started
+// is stopped again. Close stops the stack.
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
+	o = o.withDefaults()
+	logf := func(format string, args ...any) { say(o.Log, format, args...) }
+	s := &Stack{
+		AccessKey:         o.AccessKey,
+		SecretKey:         o.SecretKey,
+		SourceBucket:      o.SourceBucket,
+		DestinationBucket: o.DestinationBucket,
+		Settings:          o.Settings,
+		FailuresFile:      filepath.Join(o.StateDir, "failures.jsonl"),
+		LogDir:            filepath.Join(o.StateDir, "logs"),
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	for _, dir := range []string{s.LogDir, filepath.Join(o.StateDir, "minio"), filepath.Join(o.StateDir, "events"), filepath.Join(o.StateDir, "tmp")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if o.Port == 0 {
+		if o.Port, err = freePort(); err != nil {
+			return nil, err
+		}
+	} else if err := checkPortFree(o.Port); err != nil {
+		return nil, fmt.Errorf("MinIO's port: %w: stop what uses it or choose another port", err)
+	}
+	s.Endpoint = "http://" + hostPort(o.Port)
+
+	rieAddr, err := s.startRIE(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	invokeURL := "http://" + rieAddr + "/2015-03-31/functions/function/invocations"
+	// The relay runs before MinIO: MinIO checks its webhook target at start.
+	s.relay, err = newRelay(invokeURL, s.FailuresFile, o.FunctionTimeout, o.OnOutcome, o.OnDelivery, logf)
+	if err != nil {
+		return nil, err
+	}
+	s.RelayURL = s.relay.URL()
+	if err := s.warmUp(ctx); err != nil {
+		return nil, err
+	}
+	s.relay.start()
+	if err := s.startMinIO(ctx, o); err != nil {
+		return nil, err
+	}
+	s.S3 = s3.New(s3.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(s.Endpoint),
+		UsePathStyle: true,
+		Credentials:  aws.CredentialsProviderFunc(s.credentials),
+	})
+	if err := s.setUpBuckets(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Settings.SourcePrefix == "" {
+		o.Settings = config.Default()
+	}
+	if o.SourceBucket == "" {
+		o.SourceBucket = "s3ic-source"
+	}
+	if o.DestinationBucket == "" {
+		o.DestinationBucket = "s3ic-compressed"
+	}
+	if o.AccessKey == "" {
+		o.AccessKey, o.SecretKey = DefaultAccessKey, DefaultSecretKey
+	}
+	if o.MemoryMB == 0 {
+		o.MemoryMB = 256
+	}
+	if o.FunctionTimeout == 0 {
+		o.FunctionTimeout = 60 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.OnOutcome == nil {
+		o.OnOutcome = func(Outcome) {}
+	}
+	return o
+}
+
+func (s *Stack) credentials(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey, Source: "local stack"}, nil
+}
+
+// Stats reports what the relay has seen so far.
+func (s *Stack) Stats() RelayStats { return s.relay.stats() }
+
+// Close stops MinIO (no more events), the relay and the emulator, killing
+// their process groups if they do not stop within a few seconds.
+func (s *Stack) Close() {
+	if s.minio != nil {
+		s.minio.stop(5 * time.Second)
+	}
+	if s.relay != nil {
+		s.relay.stop()
+	}
+	if s.rie != nil {
+		s.rie.stop(3 * time.Second)
+	}
+}
+
+func (s *Stack) startMinIO(ctx context.Context, o Options) error {
+	consolePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + o.StateDir,
+		"MINIO_ROOT_USER=" + o.AccessKey,
+		"MINIO_ROOT_PASSWORD=" + o.SecretKey,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+		"MINIO_SITE_REGION=" + Region,
+		"MINIO_NOTIFY_WEBHOOK_ENABLE_" + webhookID + "=on",
+		"MINIO_NOTIFY_WEBHOOK_ENDPOINT_" + webhookID + "=" + s.RelayURL,
+		// With a queue directory MinIO keeps an event until the relay has
+		// accepted it and retries every few seconds; without one, an event the
+		// relay refuses (queue full, not yet started) would be lost.
+		"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_" + webhookID + "=" + filepath.Join(o.StateDir, "events"),
+	}
+	s.minio, err = startProcess("MinIO", filepath.Join(s.LogDir, "minio.log"), o.StateDir, env,
+		o.Binaries.MinIO, "server", "--quiet",
+		"--address", hostPort(o.Port), "--console-address", hostPort(consolePort),
+		"--certs-dir", filepath.Join(o.StateDir, "certs"),
+		filepath.Join(o.StateDir, "minio"))
+	if err != nil {
+		return err
+	}
+	live := s.Endpoint + "/minio/health/live"
+	return s.minio.waitFor(ctx, 60*time.Second, func() error {
+		resp, err := http.Get(live)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", live, resp.Status)
+		}
+		return nil
+	})
+}
+
+// startRIE runs the bootstrap under the emulator with the environment the CDK
+// stack gives the function in AWS, plus what only a local run needs (the S3
+// endpoint, credentials, the file failure sink). Nothing else of this
+// process's environment leaks in.
+func (s *Stack) startRIE(ctx context.Context, o Options) (string, error) {
+	fn := config.Function{
+		Settings:          o.Settings,
+		SourceBucket:      o.SourceBucket,
+		DestinationBucket: o.DestinationBucket,
+		FailureQueueURL:   "file://" + s.FailuresFile,
+	}
+	fnEnv, err := fn.Environment()
+	if err != nil {
+		return "", fmt.Errorf("function environment: %w", err)
+	}
+	env := []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"TMPDIR=" + filepath.Join(o.StateDir, "tmp"), // Lambda's /tmp
+		"AWS_ENDPOINT_URL_S3=" + s.Endpoint,
+		"AWS_ACCESS_KEY_ID=" + o.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + o.SecretKey,
+		"AWS_REGION=" + Region,
+		"AWS_DEFAULT_REGION=" + Region,
+		// No shared config files or instance metadata: only the variables above.
+		"AWS_CONFIG_FILE=" + filepath.Join(o.StateDir, "no-aws-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(o.StateDir, "no-aws-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_LAMBDA_FUNCTION_NAME=s3-image-compressor-local",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(o.MemoryMB),
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(int(o.FunctionTimeout/time.Second)),
+	}
+	for k, v := range fnEnv {
+		env = append(env, k+"="+v)
+	}
+	ports := [2]int{}
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return "", err
+		}
+	}
+	addr := hostPort(ports[0])
+	s.rie, err = startProcess("aws-lambda-rie", filepath.Join(s.LogDir, "function.log"), filepath.Dir(o.Binaries.Bootstrap), env,
+		o.Binaries.RIE,
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", hostPort(ports[1]),
+		o.Binaries.Bootstrap)
+	if err != nil {
+		return "", err
+	}
+	return addr, s.rie.waitFor(ctx, 30*time.Second, dialable(addr))
+}
+
+// warmUp invokes the function once with no records, so a bootstrap that
+// cannot start (bad environment, missing library) fails Start with its log
+// instead of failing every upload later.
+func (s *Stack) warmUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := s.relay.invoke(ctx, []byte(`{"Records":[]}`)); err != nil {
+		return fmt.Errorf("the function does not start under the emulator: %w; last lines of %s:\n%s",
+			err, s.rie.logPath, tail(s.rie.logPath, 20))
+	}
+	return nil
+}
+
+// IsNotFound reports whether an S3 error means the key or bucket is absent.
+func IsNotFound(err error) bool {
+	var apiErr interface{ ErrorCode() string }
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode() {
+		case "NotFound", "NoSuchKey", "NoSuchBucket":
+			return true
+		}
+	}
+	return false
+}
