@@ -1,0 +1,97 @@
+# s3-image-compressor: every command a user or CI runs. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# The three Go modules of go.work; `go test ./...` at a workspace root walks none of them.
+MODULES := function infra test
+ENV ?= dev
+
+# Heavy builds (ImageMagick, MinIO, the runtime emulator, linters) live outside the repo,
+# keyed by version, so a fresh clone reuses them.
+export S3IC_CACHE ?= $(HOME)/.cache/s3-image-compressor
+TOOLS := $(S3IC_CACHE)/tools
+GOLANGCI_LINT_VERSION := v2.15.0
+ACTIONLINT_VERSION := v1.7.12
+GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
+
+# The function links ImageMagick 7 through cgo. CGO_LDFLAGS carries the prefix into Go's
+# build cache key (PKG_CONFIG_PATH does not), so a new ImageMagick build relinks everything.
+MAGICK_PREFIX := $(shell bash layers/imagemagick/local.sh prefix)
+export PKG_CONFIG_PATH := $(MAGICK_PREFIX)/lib/pkgconfig
+export CGO_LDFLAGS := -Wl,-rpath,$(MAGICK_PREFIX)/lib
+export GOTOOLCHAIN := local
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+CDK := npx --no-install cdk
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Using it
+.PHONY: local demo
+local: deps magick ## Run the pipeline locally: MinIO + the real bootstrap under the Lambda emulator
+	cd test && go run ./cmd/local
+
+demo: deps magick ## Upload sample images (IMAGES=dir) through the local pipeline and summarise
+	cd test && go run ./cmd/local -demo $(if $(IMAGES),-images "$(abspath $(IMAGES))")
+
+.PHONY: synth diff
+synth: deps ## Print the template of ENV (default dev) without Docker bundling
+	$(CDK) synth -c env=$(ENV) -c skipBundling=true
+
+diff: deps ## Compare ENV with a saved template offline: make diff TEMPLATE=file.json
+	$(CDK) diff -c env=$(ENV) -c skipBundling=true --template "$(TEMPLATE)"
+
+##@ Developing it
+.PHONY: test unit vet lint fuzz e2e snapshot bench
+test: deps magick tools vet lint unit fuzz e2e ## Everything CI runs: vet, lint, unit, snapshot, fuzz, end-to-end tests
+
+unit: ## Unit, snapshot and layer tests of every module
+	for m in $(MODULES); do (cd $$m && go test -count=1 $$(go list ./... | grep -v /e2e)); done
+
+vet: ## go vet and gofmt on every module
+	test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo "gofmt: run gofmt -w on the files above"; exit 1; }
+	for m in $(MODULES); do (cd $$m && go vet ./...); done
+
+lint: tools ## golangci-lint per module, actionlint on the workflows
+	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...); done
+	$(ACTIONLINT)
+
+fuzz: ## A bounded run of the pipeline fuzzer, seeded with the corpus
+	cd function && go test -run='^$$' -fuzz=FuzzProcess -fuzztime=$${FUZZTIME:-30s} ./pipeline/
+
+e2e: ## End-to-end tests through MinIO and the runtime emulator
+	cd test && go test -count=1 -timeout 20m ./e2e/
+
+snapshot: ## Rewrite the template snapshots after an intended change
+	cd test && go test -count=1 ./infra/ -update
+
+bench: magick ## Speed, size, quality and memory against the references; writes docs/benchmarks.md
+	cd test && go run ./cmd/bench
+
+##@ Building blocks
+.PHONY: deps magick tools build
+deps: node_modules ## npm and Go dependencies
+	for m in $(MODULES); do (cd $$m && go mod download); done
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+magick: ## Build ImageMagick 7 into the cache (once per version and flags) and print where
+	bash layers/imagemagick/local.sh build
+
+tools: $(GOLANGCI_LINT) $(ACTIONLINT) ## Linters, pinned, built once into the cache
+
+$(GOLANGCI_LINT):
+	GOBIN=$(@D) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+$(ACTIONLINT):
+	GOBIN=$(@D) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+build: magick ## The Lambda bootstrap and the compress CLI, into bin/
+	cd function && go build -tags lambda.norpc -o ../bin/bootstrap ./cmd/bootstrap
+	cd function && go build -o ../bin/compress ./cmd/compress
