@@ -2,6 +2,7 @@ package failures_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -43,7 +44,7 @@ func (e *sqsEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.status != 0 {
 		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 		w.WriteHeader(e.status)
-		fmt.Fprint(w, `{"__type":"com.amazonaws.sqs#InternalError","message":"injected"}`)
+		_, _ = fmt.Fprint(w, `{"__type":"com.amazonaws.sqs#InternalError","message":"injected"}`)
 		return
 	}
 	var in struct{ QueueUrl, MessageBody string }
@@ -60,7 +61,7 @@ func (e *sqsEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	sum := md5.Sum([]byte(in.MessageBody))
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	json.NewEncoder(w).Encode(map[string]string{"MD5OfMessageBody": hex.EncodeToString(sum[:]), "MessageId": "m-1"})
+	_ = json.NewEncoder(w).Encode(map[string]string{"MD5OfMessageBody": hex.EncodeToString(sum[:]), "MessageId": "m-1"})
 }
 
 func newSQS(t *testing.T, e *sqsEndpoint) *sqs.Client {
@@ -91,7 +92,9 @@ func TestQueue(t *testing.T) {
 		t.Errorf("message body %s decodes to %+v (%v), want %+v", e.bodies[0], got, err, sample)
 	}
 	var fields map[string]any
-	json.Unmarshal([]byte(e.bodies[0]), &fields)
+	if err := json.Unmarshal([]byte(e.bodies[0]), &fields); err != nil {
+		t.Fatal(err)
+	}
 	for _, field := range []string{"bucket", "key", "etag", "reason", "decision", "time"} {
 		if _, ok := fields[field]; !ok {
 			t.Errorf("message body %s has no %q field", e.bodies[0], field)
@@ -128,13 +131,12 @@ func TestFile(t *testing.T) {
 		t.Fatalf("Report: %v", err)
 	}
 
-	file, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer file.Close()
 	keys := map[string]bool{}
-	for sc := bufio.NewScanner(file); sc.Scan(); {
+	for sc := bufio.NewScanner(bytes.NewReader(b)); sc.Scan(); {
 		var f failures.Failure
 		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
 			t.Fatalf("line %q is not a Failure: %v", sc.Text(), err)

@@ -127,7 +127,7 @@ func (s *Source) Get(ctx context.Context, key, etag string, maxBytes int64) (Obj
 	if err != nil {
 		return Object{}, nil, classify(err, where("get", s.bucket, key))
 	}
-	defer out.Body.Close()
+	defer func() { _ = out.Body.Close() }() // a read body's Close has nothing to lose
 
 	obj := Object{
 		Key:    key,
