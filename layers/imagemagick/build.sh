@@ -8,7 +8,7 @@
 #
 # Environment: JOBS (default: number of CPUs), BUILD_LOG (file for compiler output; default
 # stdout), DESTDIR, WORKDIR (default: a temporary directory, removed afterwards).
-# POSIX sh: Amazon Linux's builder and Debian run it alike.
+# POSIX sh: Amazon Linux's builder and Debian run it alike. The tarball may be .tar.xz or .tar.gz.
 set -eu
 
 if [ "$#" -ne 2 ]; then
@@ -55,7 +55,7 @@ else
 fi
 
 step "unpacking $(basename "$tarball")"
-run tar -xJf "$tarball" -C "$work"
+run tar -xf "$tarball" -C "$work"
 src=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -n 1)
 cd "$src"
 

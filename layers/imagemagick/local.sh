@@ -4,11 +4,12 @@
 #
 #   local.sh prefix        print the cache prefix (exists or not)
 #   local.sh build         build into the prefix unless it is there; print "cached: PREFIX"
-#   local.sh fetch [DIR]   fetch and verify the source tarball; print its path (copy into DIR)
+#   local.sh fetch [DIR]   fetch and verify ImageMagick's tarball and print its path; with DIR,
+#                          copy every layer source there (the Dockerfile's build context)
 #   local.sh env           print shell exports for building Go code against the prefix
 #
-# The prefix is $S3IC_CACHE/imagemagick/<version>-<hash12>, the hash covering the pins,
-# configure.flags, build.sh and policy.xml: change any of them and a new prefix is built.
+# The prefix is $S3IC_CACHE/imagemagick/<version>-<hash12>, the hash covering ImageMagick's
+# pins, configure.flags, build.sh and policy.xml: change any of them and a new prefix is built.
 # Environment: S3IC_CACHE (default ~/.cache/s3-image-compressor), IMAGEMAGICK_SOURCE (a local
 # copy of the pinned tarball, still sha256-checked), S3IC_DEBIAN_MIRROR (Debian archive URI
 # when the system's apt sources name none), JOBS.
@@ -27,11 +28,11 @@ step() { echo "==> $(date +%H:%M:%S) $*" >&2; }
 
 prefix() {
 	local hash
-	hash=$(cd "$here" && cat versions.env configure.flags build.sh policy.xml | sha256sum | cut -c1-12)
+	# Only what changes the local build: the HEIC/AVIF pins are the layer's alone.
+	hash=$(cd "$here" && { grep '^IMAGEMAGICK_' versions.env; cat configure.flags build.sh policy.xml; } |
+		sha256sum | cut -c1-12)
 	echo "$cache/imagemagick/$IMAGEMAGICK_VERSION-$hash"
 }
-
-sha256_ok() { [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$IMAGEMAGICK_SHA256" ]; }
 
 # Prints the URI of the Debian archive the system's apt already uses: the entry whose suite is
 # the system's own codename (not -security/-updates), from one-line .list files or deb822
@@ -85,56 +86,69 @@ debian_mirror() {
 	echo "${uri%/}"
 }
 
-# Fetches the pinned orig tarball of Debian's source package through apt with a private
-# sources list, so the signed Sources index vouches for the checksum as well as our pin.
-# Only the orig tarball is downloaded (the Debian patch tarball is not needed).
-fetch_debian() {
-	local dest=$1 mirror apt keyring opts src dir sha
+# Reads the private apt index of $DEBIAN_SUITE's sources, updating it once per run, so the
+# signed Sources index vouches for each checksum as well as our pin.
+apt_opts=()
+apt_index() {
+	[ "${#apt_opts[@]}" -gt 0 ] && return
+	local apt keyring
 	mirror=$(debian_mirror)
 	apt=$cache/apt-$DEBIAN_SUITE
 	mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/etc"
 	keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 	[ -f "$keyring" ] || die "$keyring missing (package debian-archive-keyring): cannot verify the Debian Sources index"
 	echo "deb-src [signed-by=$keyring] $mirror $DEBIAN_SUITE main" >"$apt/etc/sources.list"
-	opts=(-o "Dir::Etc::sourcelist=$apt/etc/sources.list" -o Dir::Etc::sourceparts=-
+	apt_opts=(-o "Dir::Etc::sourcelist=$apt/etc/sources.list" -o Dir::Etc::sourceparts=-
 		-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
 		-o APT::Sandbox::User="$(id -un)")
 	step "fetching: Debian $DEBIAN_SUITE Sources index from $mirror"
-	apt-get "${opts[@]}" -qq update >&2 || die "apt-get update of the private $DEBIAN_SUITE source list failed"
-	src=$(apt-cache "${opts[@]}" showsrc "$DEBIAN_SOURCE_PACKAGE")
-	# Several versions may be listed; the tarball name pins ours.
-	dir=$(awk -v f="$IMAGEMAGICK_TARBALL" '
-		/^Package:/ { d = ""; hit = 0 }
-		/^Directory:/ { d = $2; if (hit) { print d; exit } }
-		/^Checksums-Sha256:/ { c = 1; next }
-		/^[^ ]/ { c = 0 }
-		c && $3 == f { hit = 1; if (d != "") { print d; exit } }
-	' <<<"$src")
-	sha=$(awk -v f="$IMAGEMAGICK_TARBALL" '/^Checksums-Sha256:/ { c = 1; next } /^[^ ]/ { c = 0 } c && $3 == f { print $1; exit }' <<<"$src")
-	[ -n "$dir" ] && [ -n "$sha" ] || die "$IMAGEMAGICK_TARBALL is not in $DEBIAN_SUITE's Sources index for $DEBIAN_SOURCE_PACKAGE"
-	[ "$sha" = "$IMAGEMAGICK_SHA256" ] || die "sha256 mismatch for $IMAGEMAGICK_TARBALL: Debian's Sources index says $sha, versions.env pins $IMAGEMAGICK_SHA256"
-	step "fetching: $mirror/$dir/$IMAGEMAGICK_TARBALL"
-	/usr/lib/apt/apt-helper -o APT::Sandbox::User="$(id -un)" download-file \
-		"$mirror/$dir/$IMAGEMAGICK_TARBALL" "$dest" "SHA256:$IMAGEMAGICK_SHA256" >&2 ||
-		die "download of $IMAGEMAGICK_TARBALL failed"
+	apt-get "${apt_opts[@]}" -qq update >&2 || die "apt-get update of the private $DEBIAN_SUITE source list failed"
 }
 
-# Prints the path of the verified tarball in the cache, fetching it first if needed.
+# fetch_debian TARBALL SHA256 DEST: downloads only the orig tarball of the source package
+# named by TARBALL's prefix (the Debian patches are not needed).
+fetch_debian() {
+	local tarball=$1 pin=$2 dest=$3 src dir sha
+	apt_index
+	src=$(apt-cache "${apt_opts[@]}" showsrc "${tarball%%_*}")
+	# A package may be listed in several versions; the tarball name picks ours.
+	read -r dir sha < <(awk -v f="$tarball" '
+		/^Package:/ { d = ""; s = "" }
+		/^Directory:/ { d = $2 }
+		/^Checksums-Sha256:/ { c = 1; next }
+		/^[^ ]/ { c = 0 }
+		c && $3 == f { s = $1 }
+		/^$/ && s != "" { print d, s; exit }
+		END { if (s != "") print d, s }
+	' <<<"$src") || true
+	[ -n "${dir:-}" ] && [ -n "${sha:-}" ] || die "$tarball is not in Debian $DEBIAN_SUITE's Sources index"
+	[ "$sha" = "$pin" ] || die "sha256 mismatch for $tarball: Debian's Sources index says $sha, versions.env pins $pin"
+	step "fetching: $mirror/$dir/$tarball"
+	/usr/lib/apt/apt-helper -o APT::Sandbox::User="$(id -un)" download-file \
+		"$mirror/$dir/$tarball" "$dest" "SHA256:$pin" >&2 || die "download of $tarball failed"
+}
+
+# fetch NAME: prints the path of the verified tarball pinned as NAME_TARBALL/NAME_SHA256 in the
+# cache, fetching it first if needed. IMAGEMAGICK_SOURCE may name a local copy of ImageMagick's.
 fetch() {
-	local dest=$cache/sources/$IMAGEMAGICK_TARBALL
+	local tarball_var=${1}_TARBALL sha_var=${1}_SHA256
+	local tarball=${!tarball_var} pin=${!sha_var}
+	local dest=$cache/sources/$tarball
 	mkdir -p "$cache/sources"
-	if [ -f "$dest" ] && sha256_ok "$dest"; then
+	if [ -f "$dest" ] && [ "$(sha256sum "$dest" | cut -d' ' -f1)" = "$pin" ]; then
 		echo "$dest"
 		return
 	fi
 	rm -f "$dest" "$dest.part"
-	if [ -n "${IMAGEMAGICK_SOURCE:-}" ]; then
+	if [ "$1" = IMAGEMAGICK ] && [ -n "${IMAGEMAGICK_SOURCE:-}" ]; then
 		cp "$IMAGEMAGICK_SOURCE" "$dest.part"
 	else
-		command -v apt-get >/dev/null || die "no apt on this system: download $IMAGEMAGICK_TARBALL yourself and set IMAGEMAGICK_SOURCE to it"
-		fetch_debian "$dest.part"
+		command -v apt-get >/dev/null || die "no apt on this system: download $tarball yourself (and set IMAGEMAGICK_SOURCE to it)"
+		fetch_debian "$tarball" "$pin" "$dest.part"
 	fi
-	sha256_ok "$dest.part" || die "sha256 of $IMAGEMAGICK_TARBALL is $(sha256sum "$dest.part" | cut -d' ' -f1), versions.env pins $IMAGEMAGICK_SHA256"
+	local got
+	got=$(sha256sum "$dest.part" | cut -d' ' -f1)
+	[ "$got" = "$pin" ] || die "sha256 of $tarball is $got, versions.env pins $pin"
 	mv "$dest.part" "$dest"
 	echo "$dest"
 }
@@ -178,7 +192,7 @@ build() {
 	fi
 	start=$SECONDS
 	build_deps
-	tarball=$(fetch)
+	tarball=$(fetch IMAGEMAGICK)
 	work=$pfx.build
 	rm -rf "$work"
 	mkdir -p "$work"
@@ -201,13 +215,22 @@ case "${1:-}" in
 prefix) prefix ;;
 build) build ;;
 fetch)
-	t=$(fetch)
-	if [ -n "${2:-}" ]; then
-		mkdir -p "$2"
-		cp "$t" "$2/"
-		t=$2/$(basename "$t")
+	# With DIR (the Dockerfile's layers/imagemagick/src): every layer source, so Docker needs
+	# no download; the HEIC/AVIF ones are optional, the Dockerfile can download them.
+	if [ -z "${2:-}" ]; then
+		fetch IMAGEMAGICK
+		exit
 	fi
-	echo "$t"
+	mkdir -p "$2"
+	cp "$(fetch IMAGEMAGICK)" "$2/"
+	for name in LIBDE265 DAV1D LIBHEIF; do
+		if t=$(fetch "$name"); then
+			cp "$t" "$2/"
+		else
+			echo "local.sh: $name not fetched; the Dockerfile will download it from ${name}_URL" >&2
+		fi
+	done
+	ls -1 "$2"
 	;;
 env)
 	p=$(prefix)
