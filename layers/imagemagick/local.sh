@@ -121,7 +121,9 @@ fetch_debian() {
 		/^$/ && s != "" { print d, s; exit }
 		END { if (s != "") print d, s }
 	' <<<"$src") || true
-	[ -n "${dir:-}" ] && [ -n "${sha:-}" ] || die "$tarball is not in Debian $DEBIAN_SUITE's Sources index"
+	if [ -z "${dir:-}" ] || [ -z "${sha:-}" ]; then
+		die "$tarball is not in Debian $DEBIAN_SUITE's Sources index"
+	fi
 	[ "$sha" = "$pin" ] || die "sha256 mismatch for $tarball: Debian's Sources index says $sha, versions.env pins $pin"
 	step "fetching: $mirror/$dir/$tarball"
 	/usr/lib/apt/apt-helper -o APT::Sandbox::User="$(id -un)" download-file \
