@@ -1,0 +1,259 @@
+// Package envconfig is the typed form of the deployment environments in cdk.json
+// ("environments" in the context). The app reads it once, in main; constructs get
+// the values they need and never read context themselves.
+//
+// It imports no CDK package, so its rules are tested without starting jsii.
+package envconfig
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+)
+
+// Context keys the app reads. Values given with `cdk -c key=value` arrive as strings.
+const (
+	ContextEnvironments = "environments" // object: environment name -> Environment
+	ContextEnv          = "env"          // optional: synthesize only this environment
+	ContextSkipBundling = "skipBundling" // "true": no Docker; the output must not be deployed
+)
+
+// Architectures are the Lambda architectures the layer's Dockerfile can target.
+const (
+	ArchARM64  = "arm64"
+	ArchX86_64 = "x86_64"
+)
+
+// Removal policies for the stateful resources (buckets the stack creates, queues,
+// log groups, the KMS key).
+const (
+	RemovalRetain  = "retain"
+	RemovalDestroy = "destroy"
+)
+
+// Encryption of the buckets and queues the stack creates.
+const (
+	EncryptionS3Managed = "s3-managed" // SSE-S3 / SSE-SQS
+	EncryptionKMS       = "kms"        // one customer-managed key per stack, rotated yearly
+)
+
+// LogRetentionDays are the values CloudWatch Logs accepts for a retention period.
+var LogRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// Lambda's limits for a function's memory size (MB) and timeout (seconds).
+const (
+	MinMemoryMB       = 128
+	MaxMemoryMB       = 10240
+	MaxTimeoutSeconds = 900
+)
+
+// Environment is one deployment of the stack. Zero values mean "default" except
+// where noted; Parse fills the defaults in.
+type Environment struct {
+	Name string `json:"-"` // the key in cdk.json
+
+	// Account and Region pin the stack; both empty makes it environment-agnostic
+	// (deployed to whatever the credentials point at).
+	Account string `json:"account"`
+	Region  string `json:"region"`
+
+	// SourceBucketName and DestinationBucketName import existing buckets instead of
+	// creating them. Imported buckets keep their own encryption, versioning and
+	// logging; the stack only adds the notification and the function's grants.
+	SourceBucketName      string `json:"sourceBucketName"`
+	DestinationBucketName string `json:"destinationBucketName"`
+	Encryption            string `json:"encryption"`
+
+	MemorySize     int    `json:"memorySize"`     // MB
+	TimeoutSeconds int    `json:"timeoutSeconds"` // per invocation
+	Architecture   string `json:"architecture"`
+	// ReservedConcurrency caps parallel invocations (and so parallel ImageMagick
+	// runs); nil leaves the function on the account's unreserved pool.
+	ReservedConcurrency *int `json:"reservedConcurrency"`
+
+	LogRetentionDays int    `json:"logRetentionDays"`
+	RemovalPolicy    string `json:"removalPolicy"`
+	AlarmEmail       string `json:"alarmEmail"` // optional: subscribed to the alarm topic
+
+	// Compression is the function's configuration; cdk.json names only what
+	// differs from config.Default().
+	Compression config.Settings `json:"compression"`
+}
+
+// Default is the environment a cdk.json entry gets for every key it omits.
+func Default(name string) Environment {
+	return Environment{
+		Name:             name,
+		Encryption:       EncryptionS3Managed,
+		MemorySize:       256,
+		TimeoutSeconds:   120,
+		Architecture:     ArchARM64,
+		LogRetentionDays: 30,
+		RemovalPolicy:    RemovalRetain,
+		Compression:      config.Default(),
+	}
+}
+
+var (
+	namePattern    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	// S3's bucket naming rules, minus the rarer ones S3 itself reports clearly.
+	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+)
+
+// Validate reports everything wrong with e, each message naming the key to fix.
+func (e Environment) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if !namePattern.MatchString(e.Name) {
+		bad("name %q: want lower-case letters, digits and dashes, starting with a letter (it becomes part of the stack name)", e.Name)
+	}
+	if e.Account != "" && !accountPattern.MatchString(e.Account) {
+		bad("account %q: want 12 digits, or omit it for an environment-agnostic stack", e.Account)
+	}
+	if e.Region != "" && !regionPattern.MatchString(e.Region) {
+		bad("region %q: want a region code such as \"eu-west-1\"", e.Region)
+	}
+	for _, b := range [][2]string{{"sourceBucketName", e.SourceBucketName}, {"destinationBucketName", e.DestinationBucketName}} {
+		if b[1] != "" && !bucketPattern.MatchString(b[1]) {
+			bad("%s %q is not a valid S3 bucket name", b[0], b[1])
+		}
+	}
+	if e.SourceBucketName != "" && e.SourceBucketName == e.DestinationBucketName {
+		bad("sourceBucketName and destinationBucketName are both %q: outputs must go to a separate bucket, or every output would be a new upload", e.SourceBucketName)
+	}
+	if !slices.Contains([]string{EncryptionS3Managed, EncryptionKMS}, e.Encryption) {
+		bad("encryption %q: want %q or %q", e.Encryption, EncryptionS3Managed, EncryptionKMS)
+	}
+	if e.MemorySize < MinMemoryMB || e.MemorySize > MaxMemoryMB {
+		bad("memorySize %d: Lambda allows %d..%d MB", e.MemorySize, MinMemoryMB, MaxMemoryMB)
+	}
+	if e.TimeoutSeconds < 1 || e.TimeoutSeconds > MaxTimeoutSeconds {
+		bad("timeoutSeconds %d: Lambda allows 1..%d", e.TimeoutSeconds, MaxTimeoutSeconds)
+	}
+	if !slices.Contains([]string{ArchARM64, ArchX86_64}, e.Architecture) {
+		bad("architecture %q: want %q or %q", e.Architecture, ArchARM64, ArchX86_64)
+	}
+	if r := e.ReservedConcurrency; r != nil && *r < 1 {
+		bad("reservedConcurrency %d: 0 would throttle every upload; omit the key for no reservation", *r)
+	}
+	if !slices.Contains(LogRetentionDays, e.LogRetentionDays) {
+		bad("logRetentionDays %d: CloudWatch Logs accepts one of %v", e.LogRetentionDays, LogRetentionDays)
+	}
+	if !slices.Contains([]string{RemovalRetain, RemovalDestroy}, e.RemovalPolicy) {
+		bad("removalPolicy %q: want %q or %q", e.RemovalPolicy, RemovalRetain, RemovalDestroy)
+	}
+	if e.AlarmEmail != "" && !strings.Contains(strings.Trim(e.AlarmEmail, "@"), "@") {
+		bad("alarmEmail %q is not an e-mail address", e.AlarmEmail)
+	}
+	if err := e.Compression.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("compression: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("environment %q in cdk.json: %w", e.Name, err)
+	}
+	return nil
+}
+
+// Parse reads the "environments" object of cdk.json: each entry over Default,
+// unknown keys rejected (a misspelt key must not silently fall back to a default).
+// The result is sorted by name.
+func Parse(doc []byte) ([]Environment, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &raw); err != nil {
+		return nil, fmt.Errorf("%q in cdk.json must be an object of named environments: %w", ContextEnvironments, err)
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%q in cdk.json names no environment", ContextEnvironments)
+	}
+	var envs []Environment
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		e := Default(name)
+		dec := json.NewDecoder(bytes.NewReader(raw[name]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			errs = append(errs, fmt.Errorf("environment %q in cdk.json: %w", name, err))
+			continue
+		}
+		if err := e.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		envs = append(envs, e)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return envs, nil
+}
+
+// App is what the CDK app needs from its context.
+type App struct {
+	// Environments to synthesize: all of cdk.json, or the one named by -c env=NAME.
+	Environments []Environment
+	// SkipBundling leaves the Docker builds out; such a cloud assembly must not be deployed.
+	SkipBundling bool
+}
+
+// FromContext reads the app's context through lookup (the app's TryGetContext in
+// main, a map in tests), which returns nil for a missing key.
+func FromContext(lookup func(key string) any) (App, error) {
+	// Context values come back from jsii as generic JSON values; a round trip
+	// through encoding/json gives them their types and the strict decoding above.
+	doc, err := json.Marshal(lookup(ContextEnvironments))
+	if err != nil {
+		return App{}, fmt.Errorf("context %q: %w", ContextEnvironments, err)
+	}
+	envs, err := Parse(doc)
+	if err != nil {
+		return App{}, err
+	}
+	skip, err := flag(lookup(ContextSkipBundling))
+	if err != nil {
+		return App{}, fmt.Errorf("context %q: %w", ContextSkipBundling, err)
+	}
+	app := App{Environments: envs, SkipBundling: skip}
+
+	switch want := lookup(ContextEnv).(type) {
+	case nil:
+	case string:
+		i := slices.IndexFunc(envs, func(e Environment) bool { return e.Name == want })
+		if i < 0 {
+			return App{}, fmt.Errorf("unknown environment %q (-c %s=...): cdk.json defines %s", want, ContextEnv, strings.Join(Names(envs), ", "))
+		}
+		app.Environments = envs[i : i+1]
+	default:
+		return App{}, fmt.Errorf("context %q must be an environment name, got %v", ContextEnv, want)
+	}
+	return app, nil
+}
+
+// Names lists the environments' names in order.
+func Names(envs []Environment) []string {
+	names := make([]string, len(envs))
+	for i, e := range envs {
+		names[i] = e.Name
+	}
+	return names
+}
+
+// flag accepts what -c gives ("true"/"false") and what cdk.json may hold (a boolean).
+func flag(v any) (bool, error) {
+	switch v {
+	case nil, false, "false":
+		return false, nil
+	case true, "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("want true or false, got %v", v)
+}

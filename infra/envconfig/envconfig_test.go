@@ -1,0 +1,157 @@
+package envconfig_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
+)
+
+// repoEnvironments is the "environments" object of the repository's cdk.json.
+func repoEnvironments(t *testing.T) json.RawMessage {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "cdk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cdk struct {
+		Context map[string]json.RawMessage `json:"context"`
+	}
+	if err := json.Unmarshal(doc, &cdk); err != nil {
+		t.Fatalf("cdk.json: %v", err)
+	}
+	return cdk.Context[envconfig.ContextEnvironments]
+}
+
+func TestRepositoryCDKJSONIsValid(t *testing.T) {
+	envs, err := envconfig.Parse(repoEnvironments(t))
+	if err != nil {
+		t.Fatalf("cdk.json environments: %v", err)
+	}
+	names := envconfig.Names(envs)
+	for _, want := range []string{"dev", "prod"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("cdk.json environments = %v, want one named %q", names, want)
+		}
+	}
+}
+
+func TestParseFillsDefaults(t *testing.T) {
+	envs, err := envconfig.Parse([]byte(`{"b":{"memorySize":512},"a":{"compression":{"jpeg":{"quality":70}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := envconfig.Names(envs); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("names = %v, want [a b] (sorted)", got)
+	}
+	a, b := envs[0], envs[1]
+	want := envconfig.Default("a")
+	if a.MemorySize != 256 || a.Architecture != "arm64" || a.RemovalPolicy != "retain" || a.TimeoutSeconds != want.TimeoutSeconds {
+		t.Errorf("a = %+v, want the defaults (256 MB, arm64, retain)", a)
+	}
+	if a.Compression.JPEG.Quality != 70 || a.Compression.PNG != config.Default().PNG || a.Compression.SourcePrefix != "uploads/" {
+		t.Errorf("a.compression = %+v, want defaults with jpeg.quality 70", a.Compression)
+	}
+	if b.MemorySize != 512 || b.Compression.JPEG.Quality != config.Default().JPEG.Quality {
+		t.Errorf("b = %+v, want memorySize 512 and default compression", b)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct {
+		name, doc, wantErr string
+	}{
+		{"same bucket", `{"dev":{"sourceBucketName":"images","destinationBucketName":"images"}}`, "both \"images\""},
+		{"overlapping suffixes", `{"dev":{"compression":{"suffixes":[".jpg",".JPG","jpg"]}}}`, "overlap"},
+		{"empty suffix", `{"dev":{"compression":{"suffixes":[".png",""]}}}`, "empty entry"},
+		{"empty prefix", `{"dev":{"compression":{"sourcePrefix":""}}}`, "sourcePrefix is empty"},
+		{"memory too small", `{"dev":{"memorySize":64}}`, "memorySize 64"},
+		{"memory too large", `{"dev":{"memorySize":10241}}`, "memorySize 10241"},
+		{"timeout zero", `{"dev":{"timeoutSeconds":0}}`, "timeoutSeconds 0"},
+		{"timeout too long", `{"dev":{"timeoutSeconds":901}}`, "timeoutSeconds 901"},
+		{"architecture", `{"dev":{"architecture":"amd64"}}`, "architecture \"amd64\""},
+		{"removal policy", `{"dev":{"removalPolicy":"snapshot"}}`, "removalPolicy \"snapshot\""},
+		{"log retention", `{"dev":{"logRetentionDays":10}}`, "logRetentionDays 10"},
+		{"reserved zero", `{"dev":{"reservedConcurrency":0}}`, "reservedConcurrency 0"},
+		{"encryption", `{"dev":{"encryption":"aes"}}`, "encryption \"aes\""},
+		{"account", `{"dev":{"account":"1234"}}`, "account \"1234\""},
+		{"region", `{"dev":{"region":"Europe"}}`, "region \"Europe\""},
+		{"bucket name", `{"dev":{"sourceBucketName":"My_Bucket"}}`, "not a valid S3 bucket name"},
+		{"alarm email", `{"dev":{"alarmEmail":"ops"}}`, "alarmEmail \"ops\""},
+		{"env name", `{"Dev":{}}`, "name \"Dev\""},
+		{"misspelt key", `{"dev":{"memory":256}}`, "unknown field \"memory\""},
+		{"misspelt compression key", `{"dev":{"compression":{"quality":80}}}`, "unknown field \"quality\""},
+		{"no environments", `{}`, "names no environment"},
+		{"not an object", `[]`, "must be an object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := envconfig.Parse([]byte(tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Parse(%s) error = %v, want one containing %q", tt.doc, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseReportsEveryProblem(t *testing.T) {
+	_, err := envconfig.Parse([]byte(`{"dev":{"memorySize":1,"timeoutSeconds":0},"prod":{"architecture":"mips"}}`))
+	if err == nil {
+		t.Fatal("Parse accepted three errors")
+	}
+	for _, want := range []string{`environment "dev"`, "memorySize 1", "timeoutSeconds 0", `environment "prod"`, "mips"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestFromContext(t *testing.T) {
+	// As jsii returns context values: generic JSON.
+	var environments any
+	if err := json.Unmarshal([]byte(`{"prod":{"region":"eu-west-1"},"dev":{}}`), &environments); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		ctx       map[string]any
+		wantEnvs  []string
+		wantSkip  bool
+		wantError string
+	}{
+		{"all environments", map[string]any{}, []string{"dev", "prod"}, false, ""},
+		{"one environment", map[string]any{"env": "prod"}, []string{"prod"}, false, ""},
+		{"skip bundling from -c", map[string]any{"env": "dev", "skipBundling": "true"}, []string{"dev"}, true, ""},
+		{"skip bundling from cdk.json", map[string]any{"skipBundling": true}, []string{"dev", "prod"}, true, ""},
+		{"bundling explicitly on", map[string]any{"skipBundling": "false"}, []string{"dev", "prod"}, false, ""},
+		{"unknown environment", map[string]any{"env": "staging"}, nil, false, `unknown environment "staging" (-c env=...): cdk.json defines dev, prod`},
+		{"bad skipBundling", map[string]any{"skipBundling": "yes"}, nil, false, "want true or false"},
+		{"no environments", map[string]any{"environments": nil}, nil, false, "names no environment"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := map[string]any{"environments": environments}
+			for k, v := range tt.ctx {
+				ctx[k] = v
+			}
+			app, err := envconfig.FromContext(func(key string) any { return ctx[key] })
+			if tt.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantError) {
+					t.Fatalf("FromContext error = %v, want one containing %q", err, tt.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := envconfig.Names(app.Environments); !slices.Equal(got, tt.wantEnvs) || app.SkipBundling != tt.wantSkip {
+				t.Errorf("FromContext = %v skip=%v, want %v skip=%v", got, app.SkipBundling, tt.wantEnvs, tt.wantSkip)
+			}
+		})
+	}
+}

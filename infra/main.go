@@ -1,0 +1,45 @@
+// Command infra is the CDK app: one stack per environment in cdk.json.
+//
+//	npx cdk deploy ImageCompressor-prod
+//	npx cdk synth -c env=dev -c skipBundling=true   # one environment, no Docker
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/s3-image-compressor/s3-image-compressor/infra/compressor"
+	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "infra:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	defer jsii.Close()
+	app := awscdk.NewApp(nil)
+
+	cfg, err := envconfig.FromContext(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
+	if err != nil {
+		return err
+	}
+	if cfg.SkipBundling {
+		// The CLI sets this key itself (to the stacks it works on) and refuses
+		// -c aws:..., so the app's own flag overrides it before any stack exists.
+		app.Node().SetContext(jsii.String("aws:cdk:bundling-stacks"), []interface{}{})
+	}
+	for _, e := range cfg.Environments {
+		if _, err := compressor.NewStack(app, compressor.StackName(e.Name), &compressor.StackProps{Environment: e}); err != nil {
+			return err
+		}
+	}
+	app.Synth(nil)
+	return nil
+}
