@@ -19,7 +19,7 @@ ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 
 # The function links ImageMagick 7 through cgo. CGO_LDFLAGS carries the prefix into Go's
 # build cache key (PKG_CONFIG_PATH does not), so a new ImageMagick build relinks everything.
-MAGICK_PREFIX := $(shell bash layers/imagemagick/local.sh prefix)
+export MAGICK_PREFIX := $(shell bash layers/imagemagick/local.sh prefix)
 export PKG_CONFIG_PATH := $(MAGICK_PREFIX)/lib/pkgconfig
 export CGO_LDFLAGS := -Wl,-rpath,$(MAGICK_PREFIX)/lib
 export GOTOOLCHAIN := local
