@@ -38,7 +38,11 @@ local: deps magick ## Run the pipeline locally: MinIO + the real bootstrap under
 demo: deps magick ## Upload sample images (IMAGES=dir) through the local pipeline and summarise
 	cd test && go run ./cmd/local -demo $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
-.PHONY: synth diff
+.PHONY: synth diff deploy
+deploy: deps ## Deploy ENV to AWS: Docker builds the layer and the function (never skips bundling)
+	bash layers/imagemagick/local.sh fetch layers/imagemagick/src
+	$(CDK) deploy -c env=$(ENV)
+
 synth: deps ## Print the template of ENV (default dev) without Docker bundling
 	$(CDK) synth -c env=$(ENV) -c skipBundling=true
 
