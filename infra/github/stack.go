@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 // GitHub Actions' token issuer and the audience aws-actions/configure-aws-credentials asks for.
@@ -50,9 +51,23 @@ func NewStacks(scope constructs.Construct, cfg Config) ([]awscdk.Stack, error) {
 	return stacks, nil
 }
 
+// NewStacksFromContext adds NewStacks for the `github` object of the app's context,
+// read through lookup (the app's TryGetContext); without one it adds nothing.
+func NewStacksFromContext(scope constructs.Construct, lookup func(key string) any) ([]awscdk.Stack, error) {
+	raw := lookup(ContextKey)
+	if raw == nil {
+		return nil, nil
+	}
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	return NewStacks(scope, cfg)
+}
+
 // StackID is the id (and CloudFormation stack name) of the OIDC stack of account.
 func StackID(account string) string {
-	return "S3ImageCompressorGitHub-" + account
+	return "ImageCompressorGitHub-" + account
 }
 
 // NewOIDCStack creates the GitHub OIDC provider of props.Account (or imports it when
@@ -88,6 +103,9 @@ func NewOIDCStack(scope constructs.Construct, id string, props *OIDCStackProps) 
 			cfg.Owner, cfg.Repo, strings.Join(envs, ", ")))
 	}
 	stack := awscdk.NewStack(scope, &id, &sp)
+	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("s3-image-compressor"), nil)
+	// As on the compressor stacks: every synth, test or CLI, reports unsuppressed findings.
+	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 
 	providerArn := newProvider(stack, slices.Contains(cfg.ExistingProviderAccounts, props.Account))
 	for _, name := range envs {
