@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3-image-compressor/s3-image-compressor/infra/compressor"
 	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
+	"github.com/s3-image-compressor/s3-image-compressor/infra/github"
 )
 
 func main() {
@@ -35,8 +36,14 @@ func run() error {
 		// -c aws:..., so the app's own flag overrides it before any stack exists.
 		app.Node().SetContext(jsii.String("aws:cdk:bundling-stacks"), []interface{}{})
 	}
-	for _, e := range cfg.Environments {
-		if _, err := compressor.NewStack(app, compressor.StackName(e.Name), &compressor.StackProps{Environment: e}); err != nil {
+	// The CLI runs the app in the directory of cdk.json: the repository root.
+	if _, err := compressor.NewStacks(app, cfg.Environments, "."); err != nil {
+		return err
+	}
+	// GitHub OIDC roles (cdk.json "github"): one stack per account for all its
+	// environments, so a run for one environment (-c env=NAME) leaves them out.
+	if app.Node().TryGetContext(jsii.String(envconfig.ContextEnv)) == nil {
+		if _, err := github.NewStacksFromContext(app, func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }); err != nil {
 			return err
 		}
 	}
