@@ -16,7 +16,7 @@ test('security tables, policy and group resources and destructive changes are ex
   assert.equal(differences, 1);
   assert.equal(stacks.length, 1);
   const s = stacks[0];
-  assert.equal(s.name, 'S3ImageCompressor-dev');
+  assert.equal(s.name, 'ImageCompressor-dev');
   assert.equal(s.security[0], 'IAM Statement Changes');
   assert.ok(s.security.includes('Security Group Changes'), `want the security-group table in ${s.security.join('\n')}`);
   assert.ok(s.security.some((l) => l.includes('s3:GetObject') && l.includes('333333333333')), 'want the new bucket-policy statement');
@@ -58,7 +58,7 @@ test('no differences', () => {
 });
 
 test('a failed diff says so and shows the end of the log', () => {
-  const output = 'Stack S3ImageCompressor-dev\n\x1b[31mUser: arn:aws:sts::1:assumed-role/x is not authorized to perform: sts:AssumeRole\x1b[0m\n';
+  const output = 'Stack ImageCompressor-dev\n\x1b[31mUser: arn:aws:sts::1:assumed-role/x is not authorized to perform: sts:AssumeRole\x1b[0m\n';
   const body = render({ environment: 'dev', output, exitCode: 1, ...frame });
   assert.match(body, /cdk diff failed\*\* \(exit code 1\)/);
   assert.ok(body.includes('is not authorized to perform: sts:AssumeRole'));
