@@ -286,7 +286,9 @@ func (r *relay) recordFailure(payload []byte, condition string, attempts int, ca
 		r.logf("relay: could not record a failed event in %s: %v; the event was: %s", r.failures, err, payload)
 		return
 	}
-	r.logf("relay: %s after %d invocation(s): %v; recorded in %s", condition, attempts, cause, r.failures)
+	if attempts > 0 { // events never invoked are summed up by abandonQueued
+		r.logf("relay: %s after %d invocation(s): %v; recorded in %s", condition, attempts, cause, r.failures)
+	}
 }
 
 func (r *relay) appendFailure(line []byte) error {
@@ -301,11 +303,14 @@ func (r *relay) appendFailure(line []byte) error {
 }
 
 func (r *relay) abandonQueued() {
-	for {
+	for n := 0; ; n++ {
 		select {
 		case body := <-r.queue:
 			r.recordFailure(lambdaPayload(body), "RelayShutdown", 0, nil)
 		default:
+			if n > 0 {
+				r.logf("relay: stopped with %d event(s) not processed; recorded in %s", n, r.failures)
+			}
 			return
 		}
 	}

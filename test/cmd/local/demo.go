@@ -48,11 +48,14 @@ func runDemo(ctx context.Context, root, state string, bins local.Binaries, setti
 	}
 	outcomes := local.NewRecorder()
 	stack, err := local.Start(ctx, local.Options{
-		Binaries:  bins,
-		StateDir:  demoState,
-		Settings:  settings,
-		Log:       os.Stderr,
-		OnOutcome: outcomes.Add,
+		Binaries: bins,
+		StateDir: demoState,
+		Settings: settings,
+		Log:      os.Stderr,
+		OnOutcome: func(o local.Outcome) {
+			outcomes.Add(o)
+			fmt.Println(o)
+		},
 	})
 	if err != nil {
 		return err
