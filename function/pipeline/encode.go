@@ -1,0 +1,196 @@
+package pipeline
+
+import (
+	"fmt"
+	"strconv"
+
+	"gopkg.in/gographics/imagick.v3/imagick"
+)
+
+// encode writes the frames in the output format with that format's settings.
+func encode(j *job) error {
+	var err error
+	switch j.outFmt {
+	case formatJPEG:
+		err = encodeJPEG(j)
+	case formatPNG:
+		err = encodePNG(j)
+	case formatWebP:
+		err = encodeWebP(j)
+	case formatGIF:
+		err = encodeGIF(j)
+	case formatTIFF:
+		err = encodeTIFF(j)
+	default:
+		err = fmt.Errorf("no encoder for %s", j.outFmt.name)
+	}
+	return err
+}
+
+// samplingFactors are libjpeg's luma factors (chroma is 1x1) for the
+// configured chroma subsampling.
+var samplingFactors = map[string]string{
+	"4:2:0": "2x2,1x1,1x1",
+	"4:2:2": "2x1,1x1,1x1",
+	"4:4:4": "1x1,1x1,1x1",
+}
+
+// encodeJPEG: quality from the settings, progressive if configured (smaller
+// for photos, and browsers show it early), Huffman tables optimised for the
+// image (ImageMagick skips that when memory is tight unless asked), and the
+// configured chroma subsampling (strip removed the input's jpeg:sampling-factor
+// property, which would otherwise win).
+func encodeJPEG(j *job) error {
+	mw := j.mw
+	interlace := imagick.INTERLACE_NO
+	if j.s.JPEG.Progressive {
+		interlace = imagick.INTERLACE_JPEG
+	}
+	err := firstError(
+		mw.SetImageFormat(formatJPEG.magick),
+		mw.SetImageCompressionQuality(uint(j.s.JPEG.Quality)),
+		mw.SetInterlaceScheme(interlace),
+		mw.SetImageInterlaceScheme(interlace),
+		mw.SetOption("jpeg:optimize-coding", "true"),
+		mw.SetOption("jpeg:sampling-factor", samplingFactors[j.s.JPEG.Sampling]),
+	)
+	if err != nil {
+		return err
+	}
+	return j.writeBlob("encode jpeg")
+}
+
+// pngChunksExcluded keeps text, time and EXIF chunks out of PNG output; the
+// colour chunks (gAMA, cHRM, sRGB, iCCP) stay.
+const pngChunksExcluded = "tEXt,zTXt,iTXt,tIME,eXIf,EXIF,date,caNv,vpAg"
+
+// pngSmallPixels bounds the images for which a second filter strategy is
+// tried: cheap for graphics, not worth doubling the time of a large photo.
+const pngSmallPixels = 4_000_000
+
+// encodePNG writes lossless PNG. ImageMagick's PNG "quality" is not a quality
+// but zlib level*10 + filter: 5 is libpng's adaptive filtering except for
+// grey and palette images, which get none; 6 is adaptive for all. For small
+// images both are tried and the smaller kept. The writer chooses the
+// smallest lossless colour type itself (palette when the colours fit, 16
+// bits only when the samples need them).
+func encodePNG(j *job) error {
+	mw := j.mw
+	if err := firstError(
+		mw.SetImageFormat(formatPNG.magick),
+		mw.SetOption("png:exclude-chunks", pngChunksExcluded),
+	); err != nil {
+		return err
+	}
+	level := uint(j.s.PNG.CompressionLevel) * 10
+	filters := []uint{5}
+	if mw.GetImageWidth()*mw.GetImageHeight() <= pngSmallPixels {
+		filters = append(filters, 6)
+	}
+	var best []byte
+	for _, filter := range filters {
+		if err := j.ctx.Err(); err != nil {
+			return err
+		}
+		if err := mw.SetImageCompressionQuality(level + filter); err != nil {
+			return err
+		}
+		if err := j.writeBlob("encode png"); err != nil {
+			return err
+		}
+		if best == nil || len(j.out) < len(best) {
+			best = j.out
+		}
+	}
+	j.out = best
+	return nil
+}
+
+// encodeWebP: lossy with the configured quality and method, or lossless when
+// configured or when the input WebP was lossless.
+func encodeWebP(j *job) error {
+	mw := j.mw
+	lossless := j.s.WebP.Lossless || j.losslessWebP
+	err := firstError(
+		mw.SetImageFormat(formatWebP.magick),
+		mw.SetImageCompressionQuality(uint(j.s.WebP.Quality)),
+		mw.SetOption("webp:method", strconv.Itoa(j.s.WebP.Method)),
+		mw.SetOption("webp:lossless", strconv.FormatBool(lossless)),
+	)
+	if err != nil {
+		return err
+	}
+	return j.writeBlob("encode webp")
+}
+
+// encodeGIF writes every frame; an animation's frames are first reduced to
+// the pixels that change (OptimizeImageLayers, which returns a new wand) and
+// unchanged pixels made transparent so LZW compresses them well.
+//
+// Frames that are not already palette images are quantized by the writer
+// without dithering: ImageMagick's dithering allocates and clears a 128 MiB
+// colour cache per frame (seconds of work and half a 256 MB Lambda), and
+// dither noise defeats the frame optimisation.
+func encodeGIF(j *job) error {
+	if j.frames > 1 {
+		coalesced := j.mw.CoalesceImages()
+		optimized := coalesced.OptimizeImageLayers()
+		coalesced.Destroy()
+		j.setWand(optimized)
+		if err := j.mw.OptimizeImageTransparency(); err != nil {
+			return classify(j.ctx, "optimize gif", err)
+		}
+	}
+	err := eachFrame(j.mw, func() error {
+		return firstError(
+			j.mw.SetImageFormat(formatGIF.magick),
+			j.mw.SetImageArtifact("dither", "None"),
+		)
+	})
+	if err != nil {
+		return err
+	}
+	return j.writeBlob("encode gif")
+}
+
+// encodeTIFF writes lossless ZIP (deflate) at the PNG compression level, with
+// every page.
+func encodeTIFF(j *job) error {
+	err := eachFrame(j.mw, func() error {
+		return firstError(
+			j.mw.SetImageFormat(formatTIFF.magick),
+			j.mw.SetImageCompression(imagick.COMPRESSION_ZIP),
+			j.mw.SetImageCompressionQuality(uint(j.s.PNG.CompressionLevel)*10),
+		)
+	})
+	if err != nil {
+		return err
+	}
+	return j.writeBlob("encode tiff")
+}
+
+// writeBlob encodes all frames into j.out.
+func (j *job) writeBlob(what string) error {
+	j.mw.ResetIterator()
+	blob, err := j.mw.GetImagesBlob()
+	if err != nil {
+		return classify(j.ctx, what, err)
+	}
+	if len(blob) == 0 {
+		return fmt.Errorf("%s: ImageMagick produced no bytes", what)
+	}
+	j.out = blob
+	return nil
+}
+
+// firstError returns the first non-nil error. Its arguments are all evaluated
+// first, so it only groups calls that are harmless after a failed one
+// (setting options on a wand).
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

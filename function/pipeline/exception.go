@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"gopkg.in/gographics/imagick.v3/imagick"
+)
+
+// exceptionKinds maps the names in imagick's error strings back to exception
+// types: imagick.MagickWandException keeps its type unexported and only
+// prints it ("ERROR_CORRUPT_IMAGE: ...").
+var exceptionKinds = func() map[string]imagick.ExceptionType {
+	kinds := map[string]imagick.ExceptionType{}
+	for v := imagick.EXCEPTION_WARNING; v <= imagick.FATAL_ERROR_POLICY; v++ {
+		if name := v.String(); !strings.HasPrefix(name, "UnknownError") {
+			kinds[name] = v
+		}
+	}
+	return kinds
+}()
+
+// exception splits an ImageMagick error into its type and a readable message
+// (without the "@ error/file.c/Function/line" location and the empty file
+// name of blobs). ok is false for errors that did not come from ImageMagick.
+func exception(err error) (kind imagick.ExceptionType, msg string, ok bool) {
+	var mwe *imagick.MagickWandException
+	if !errors.As(err, &mwe) {
+		return 0, "", false
+	}
+	name, msg, _ := strings.Cut(mwe.Error(), ": ")
+	kind, ok = exceptionKinds[name]
+	if i := strings.Index(msg, " @ "); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = strings.TrimSpace(strings.ReplaceAll(msg, "`'", ""))
+	return kind, msg, ok
+}
+
+// family strips the severity from an exception type: ImageMagick numbers
+// them 3xx warning, 4xx error, 7xx fatal, with the same last two digits.
+func family(kind imagick.ExceptionType) imagick.ExceptionType { return kind % 100 }
+
+// classify turns an ImageMagick failure into the pipeline's outcome: a
+// rejection naming what was wrong with the image, or, when the time limit
+// derived from ctx's deadline ran out, a retryable error. Errors that did not
+// come from ImageMagick are returned as they are. what names the failing
+// operation ("decode", "encode jpeg").
+func classify(ctx context.Context, what string, err error) error {
+	kind, msg, ok := exception(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch {
+	case strings.Contains(strings.ToLower(msg), "time limit exceeded"):
+		if _, hasDeadline := ctx.Deadline(); hasDeadline {
+			return fmt.Errorf("%s: ImageMagick's time limit, set from the deadline, ran out (%s): %w", what, msg, context.DeadlineExceeded)
+		}
+		return reject(ReasonTooSlow, "%s: %s", what, msg)
+	case family(kind) == family(imagick.ERROR_RESOURCE_LIMIT) || tooLarge(msg):
+		return reject(ReasonTooLarge, "%s: %s", what, msg)
+	case family(kind) == family(imagick.ERROR_POLICY):
+		return reject(ReasonPolicyDenied, "%s: %s", what, msg)
+	}
+	// Everything else, including "no decode delegate" for bytes whose magic
+	// the allowlist accepted, means the file is damaged.
+	return reject(ReasonCorrupt, "%s: %s", what, msg)
+}
+
+// tooLarge recognises limit messages that ImageMagick and libpng throw under
+// other exception types (ImageError "width or height exceeds limit" from the
+// pixel cache, libpng's "exceeds user limit").
+func tooLarge(msg string) bool {
+	msg = strings.ToLower(msg)
+	for _, s := range []string{"exceeds limit", "exceeds user limit", "memory allocation failed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeWarning decides about the warning a successful decode left behind.
+// ImageMagick returns an image for many damaged files and reports the damage
+// only as a warning; libjpeg in particular "recovers" truncated or corrupt
+// data into grey or black blocks. The rules:
+//
+//   - any error severity (a partial image was returned): rejected;
+//   - CorruptImageWarning, from any coder (libjpeg's "Corrupt JPEG data: ...",
+//     "Premature end of JPEG file", "Invalid SOS parameters", ...): rejected;
+//   - for JPEG, a warning of a type ImageMagick ranks above
+//     CorruptImageWarning: rejected, because the wand reports only the
+//     highest-ranked warning and this one could hide data corruption (the
+//     project's build emits none while reading JPEG);
+//   - every other warning is harmless and ignored: OptionWarning (EXIF/XMP
+//     property parsing), MissingDelegateWarning (XMP is not validated without
+//     libxml), CoderWarning from libpng/libtiff about ancillary chunks and
+//     tags (e.g. an invalid iCCP, which is then ignored), ResourceLimitWarning
+//     about an oversized profile.
+func decodeWarning(mw *imagick.MagickWand, f format) error {
+	err := mw.GetLastError()
+	if err == nil {
+		return nil
+	}
+	kind, msg, ok := exception(err)
+	switch {
+	case !ok:
+		return fmt.Errorf("decode: %w", err)
+	case kind >= imagick.EXCEPTION_ERROR, kind == imagick.WARNING_CORRUPT_IMAGE:
+		return reject(ReasonCorrupt, "decode: %s", msg)
+	case f == formatJPEG && kind > imagick.WARNING_CORRUPT_IMAGE:
+		return reject(ReasonCorrupt, "decode: a %s warning may hide data corruption: %s", kind.String(), msg)
+	}
+	return nil
+}

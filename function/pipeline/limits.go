@@ -1,0 +1,164 @@
+package pipeline
+
+/*
+#cgo pkg-config: MagickCore
+#include <MagickCore/MagickCore.h>
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"gopkg.in/gographics/imagick.v3/imagick"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+)
+
+// imagick v3.7.2 names only the resource types ImageMagick 6 had; ImageMagick
+// 7 adds width, height and list length, which bound a decode before it starts.
+const (
+	resourceWidth      = imagick.ResourceType(C.WidthResource)
+	resourceHeight     = imagick.ResourceType(C.HeightResource)
+	resourceListLength = imagick.ResourceType(C.ListLengthResource)
+)
+
+var (
+	// limitsMu serialises setting the process-wide resource limits: Process
+	// calls running at once share them, so they must use the same settings
+	// (as the Lambda and the CLI do), and the latest deadline wins.
+	limitsMu sync.Mutex
+	state    struct {
+		sync.Mutex
+		initialized  bool
+		memoryBytes  int64           // the caller's memory size, for Limits.MemoryBytes == 0
+		inputFormats map[string]bool // allowlisted formats this ImageMagick can read
+	}
+)
+
+// requiredFormats must be readable and writable; HEIC and AVIF are read when
+// the build has them.
+var (
+	requiredFormats = []format{formatJPEG, formatPNG, formatWebP, formatGIF, formatTIFF}
+	optionalFormats = []format{formatHEIC, formatAVIF}
+	// refusedCoders must not be registered at all: their presence means the
+	// project's policy.xml is not in force (ImageMagick then runs unrestricted).
+	refusedCoders = []string{"MVG", "MSL", "SVG", "PS", "EPS", "PDF", "XPS", "TXT", "TEXT", "URL", "HTTPS", "EPHEMERAL", "INLINE"}
+)
+
+// Initialize starts ImageMagick once per process and checks that it is the
+// build the project expects: the allowlisted coders present, the dangerous
+// ones absent. memoryBytes is the memory the process may use (the Lambda's
+// AWS_LAMBDA_FUNCTION_MEMORY_SIZE in bytes, 0 if unknown); when a Settings'
+// Limits.MemoryBytes is 0, half of it is ImageMagick's pixel-cache budget.
+func Initialize(memoryBytes int64) error {
+	if memoryBytes < 0 {
+		return fmt.Errorf("pipeline: memory size %d is negative", memoryBytes)
+	}
+	state.Lock()
+	defer state.Unlock()
+	imagick.Initialize()
+	mw := imagick.NewMagickWand()
+	defer mw.Destroy()
+	registered := func(name string) bool { return len(mw.QueryFormats(name)) > 0 }
+
+	for _, name := range refusedCoders {
+		if registered(name) {
+			return fmt.Errorf("pipeline: ImageMagick registers the %s coder: the project's security policy (policy.xml) is not in force", name)
+		}
+	}
+	formats := map[string]bool{}
+	for _, f := range requiredFormats {
+		if !registered(f.magick) {
+			return fmt.Errorf("pipeline: ImageMagick lacks the %s coder", f.magick)
+		}
+		formats[f.name] = true
+	}
+	for _, f := range optionalFormats {
+		formats[f.name] = registered(f.magick)
+	}
+	state.initialized = true
+	state.memoryBytes = memoryBytes
+	state.inputFormats = formats
+	return nil
+}
+
+// Terminate releases ImageMagick; call it once at shutdown, after the last
+// Process has returned.
+func Terminate() {
+	state.Lock()
+	defer state.Unlock()
+	if state.initialized {
+		imagick.Terminate()
+		state.initialized = false
+	}
+}
+
+var errNotInitialized = errors.New("pipeline: Initialize was not called")
+
+func readableFormats() (map[string]bool, error) {
+	state.Lock()
+	defer state.Unlock()
+	if !state.initialized {
+		return nil, errNotInitialized
+	}
+	return state.inputFormats, nil
+}
+
+// applyLimits sets ImageMagick's process-wide resource limits from the
+// settings and the time left before ctx's deadline. ImageMagick takes the
+// smaller of a limit and the policy's ceiling, so a setting can tighten the
+// policy but never loosen it.
+func applyLimits(ctx context.Context, l config.Limits) error {
+	state.Lock()
+	mem := l.MemoryBytes
+	if mem == 0 {
+		mem = state.memoryBytes / 2
+	}
+	state.Unlock()
+
+	limits := []resourceLimit{
+		{"width", resourceWidth, uint64(l.MaxDimension)},
+		{"height", resourceHeight, uint64(l.MaxDimension)},
+		{"area", imagick.RESOURCE_AREA, uint64(l.MaxPixels)},
+		{"list-length", resourceListLength, uint64(l.MaxFrames)},
+		{"time", imagick.RESOURCE_TIME, timeLimit(ctx)},
+	}
+	if mem > 0 {
+		// The policy maps the pixel cache anonymously, so "map" is memory
+		// too: half the budget again, then disk.
+		limits = append(limits,
+			resourceLimit{"memory", imagick.RESOURCE_MEMORY, uint64(mem)},
+			resourceLimit{"map", imagick.RESOURCE_MAP, uint64(mem / 2)},
+			resourceLimit{"disk", imagick.RESOURCE_DISK, uint64(4 * mem)},
+		)
+	}
+	limitsMu.Lock()
+	defer limitsMu.Unlock()
+	for _, lim := range limits {
+		if !imagick.SetResourceLimit(lim.kind, lim.value) {
+			return fmt.Errorf("pipeline: ImageMagick refused the %s limit %d", lim.name, lim.value)
+		}
+	}
+	return nil
+}
+
+type resourceLimit struct {
+	name  string
+	kind  imagick.ResourceType
+	value uint64
+}
+
+// timeLimit is ImageMagick's TIME limit in whole seconds: what is left of
+// ctx's deadline, at least 1, or unlimited (the policy's ceiling applies).
+func timeLimit(ctx context.Context) uint64 {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return math.MaxInt64
+	}
+	return uint64(max(1, math.Ceil(time.Until(deadline).Seconds())))
+}

@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
+)
+
+// decide compares the encoded output with the input. Never bigger: an output
+// of the same format that is not smaller loses to the stripped original. A
+// format conversion (configured, or HEIC/AVIF to JPEG) is stored even when
+// larger, because the conversion is what was asked for: the original's format
+// is the problem.
+func (j *job) decide() (Result, error) {
+	converted := j.outFmt != j.inFmt
+	if !converted && len(j.out) >= len(j.in) {
+		return j.keptOriginal(fmt.Sprintf("%s: re-encoded %s is %d bytes, the input %d", ReasonNotSmaller, j.outFmt.name, len(j.out), len(j.in)))
+	}
+	r := j.compressed()
+	if converted && len(j.out) >= len(j.in) {
+		r.Reason = fmt.Sprintf("%s: converted %s to %s as configured; %d bytes, the input %d", ReasonLarger, j.inFmt.name, j.outFmt.name, len(j.out), len(j.in))
+	}
+	return r, nil
+}
+
+func (j *job) compressed() Result {
+	r := j.base()
+	r.Decision = Compressed
+	r.Output = j.out
+	r.FormatOut = j.outFmt.name
+	r.ContentType = j.outFmt.contentType
+	if j.outFmt != j.inFmt {
+		r.Extension = j.outFmt.ext
+	}
+	j.mw.ResetIterator()
+	if j.frames > 1 && j.outFmt == formatGIF {
+		w, h, _, _, _ := j.mw.GetImagePage()
+		r.Width, r.Height = int(w), int(h)
+	} else {
+		r.Width, r.Height = int(j.mw.GetImageWidth()), int(j.mw.GetImageHeight())
+	}
+	r.Frames = int(j.mw.GetNumberImages())
+	r.BytesOut = len(j.out)
+	return r
+}
+
+// keptOriginal publishes the input with its private metadata removed at the
+// container level. Where the format cannot be stripped that way (TIFF, HEIC):
+// an original without private metadata is published as it is; otherwise the
+// re-encoded image is published even though it is larger, because a GPS
+// position must never leak through the fallback; with no re-encoded image
+// (frames the output cannot hold) the input is rejected. Keeping happens only
+// after decode, which set hadPrivate.
+func (j *job) keptOriginal(reason string) (Result, error) {
+	stripped, err := strip.Strip(j.inFmt.name, j.in)
+	switch {
+	case err == nil:
+	case errors.Is(err, strip.ErrUnsupported) && !j.hadPrivate:
+		stripped = j.in
+	case j.out != nil:
+		r := j.compressed()
+		r.Reason = fmt.Sprintf("%s: %s; the original cannot be stripped of its metadata (%v), so the re-encoded image is stored", ReasonLarger, reason, err)
+		return r, nil
+	case errors.Is(err, strip.ErrMalformed):
+		return j.rejected(fmt.Sprintf("%s: %s, but its container cannot be parsed to strip metadata: %v", ReasonCorrupt, reason, err)), nil
+	default:
+		return j.rejected(fmt.Sprintf("%s; the original cannot be published because its private metadata cannot be removed: %v", reason, err)), nil
+	}
+	r := j.base()
+	r.Decision = KeptOriginal
+	r.Reason = reason
+	r.Output = stripped
+	r.FormatOut = j.inFmt.name
+	r.ContentType = j.inFmt.contentType
+	size := displayedSize(j.head)
+	r.Width, r.Height = size[0], size[1]
+	r.Frames = j.head.frames
+	r.BytesOut = len(stripped)
+	return r, nil
+}
+
+func (j *job) rejected(reason string) Result {
+	r := j.base()
+	r.Decision = Rejected
+	r.Reason = reason
+	return r
+}
+
+func (j *job) base() Result {
+	return Result{FormatIn: j.inFmt.name, BytesIn: len(j.in)}
+}
