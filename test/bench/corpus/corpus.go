@@ -1,0 +1,176 @@
+// Package corpus lists the images a benchmark runs over: the shared corpus
+// (with its MANIFEST.tsv categories), any directory of images, or, where
+// neither exists, images generated with ImageMagick's built-in patterns.
+package corpus
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Categories from MANIFEST.tsv that are not images to compress but inputs to
+// reject; they get their own rows in the report.
+const (
+	Malformed = "malformed"
+	Bomb      = "bomb"
+)
+
+// Image is one input file.
+type Image struct {
+	Path     string
+	Name     string
+	Category string // MANIFEST.tsv's category, "" without a manifest
+	Format   string // from the file's magic bytes: jpeg, png, gif, webp, heic, avif, tiff; "" if unknown
+	Bytes    int64
+	// Width, Height and Frames as ImageMagick reads the header; 0 when it cannot.
+	Width, Height, Frames int
+}
+
+// Class is the report group an image belongs to: its format, or malformed/bomb.
+func (im Image) Class() string {
+	switch {
+	case im.Category == Malformed || im.Category == Bomb:
+		return im.Category
+	case im.Format == "":
+		return "other"
+	}
+	return im.Format
+}
+
+// Megapixels counts every frame: an animation costs per frame.
+func (im Image) Megapixels() float64 {
+	return float64(im.Width) * float64(im.Height) * float64(max(im.Frames, 1)) / 1e6
+}
+
+// Load lists dir's image files (everything but MANIFEST.tsv, README* and dot
+// files), sorted by name, with categories from dir/MANIFEST.tsv when present
+// and dimensions from `magick identify -ping`.
+func Load(ctx context.Context, dir, magick string) ([]Image, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("corpus %s: %w", dir, err)
+	}
+	categories, err := readManifest(filepath.Join(dir, "MANIFEST.tsv"))
+	if err != nil {
+		return nil, err
+	}
+	var images []Image
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || name == "MANIFEST.tsv" || strings.HasPrefix(name, "README") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		im, err := describe(ctx, filepath.Join(dir, name), magick)
+		if err != nil {
+			return nil, err
+		}
+		im.Category = categories[name]
+		images = append(images, im)
+	}
+	if len(images) == 0 {
+		return nil, fmt.Errorf("corpus %s: no image files", dir)
+	}
+	return images, nil
+}
+
+func readManifest(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("corpus manifest: %w", err)
+	}
+	defer f.Close()
+	categories := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		cols := strings.Split(sc.Text(), "\t")
+		if len(cols) >= 2 && cols[0] != "file" {
+			categories[cols[0]] = cols[1]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("corpus manifest %s: %w", path, err)
+	}
+	return categories, nil
+}
+
+func describe(ctx context.Context, path, magick string) (Image, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Image{}, fmt.Errorf("corpus: %w", err)
+	}
+	im := Image{Path: path, Name: filepath.Base(path), Format: Sniff(data), Bytes: int64(len(data))}
+	// Malformed files and bombs may not identify; they still belong in the run.
+	im.Width, im.Height, im.Frames = identify(ctx, magick, path)
+	return im, nil
+}
+
+// identify returns the first frame's size and the frame count, or zeros.
+func identify(ctx context.Context, magick, path string) (w, h, frames int) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, magick, "identify", "-ping", "-format", "%w %h\n", path).Output()
+	if err != nil {
+		return 0, 0, 0
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) < 2 {
+		return 0, 0, 0
+	}
+	w, errW := strconv.Atoi(lines[0])
+	h, errH := strconv.Atoi(lines[1])
+	if errW != nil || errH != nil {
+		return 0, 0, 0
+	}
+	return w, h, len(lines) / 2
+}
+
+// Sniff names a file's format from its first bytes, as the pipeline would see
+// it, so a mislabelled extension does not put an image in the wrong group.
+func Sniff(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xFF, 0xD8, 0xFF}):
+		return "jpeg"
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		return "png"
+	case bytes.HasPrefix(data, []byte("GIF8")):
+		return "gif"
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
+		return "webp"
+	case bytes.HasPrefix(data, []byte("II*\x00")) || bytes.HasPrefix(data, []byte("MM\x00*")):
+		return "tiff"
+	case len(data) >= 12 && string(data[4:8]) == "ftyp":
+		switch string(data[8:12]) {
+		case "avif", "avis":
+			return "avif"
+		case "heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1":
+			return "heic"
+		}
+	}
+	return ""
+}
+
+// Extension is the usual file extension of a Sniff format name.
+func Extension(format string) string {
+	switch format {
+	case "jpeg":
+		return ".jpg"
+	case "tiff":
+		return ".tif"
+	case "":
+		return ""
+	}
+	return "." + format
+}

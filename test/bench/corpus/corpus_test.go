@@ -1,0 +1,117 @@
+package corpus_test
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
+)
+
+func TestSniff(t *testing.T) {
+	tests := []struct {
+		name string
+		head string
+		want string
+	}{
+		{"jpeg", "\xff\xd8\xff\xe0rest", "jpeg"},
+		{"png", "\x89PNG\r\n\x1a\nrest", "png"},
+		{"gif", "GIF89a", "gif"},
+		{"webp", "RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"},
+		{"tiff little-endian", "II*\x00", "tiff"},
+		{"avif", "\x00\x00\x00\x1cftypavif", "avif"},
+		{"heic", "\x00\x00\x00\x18ftypheic", "heic"},
+		{"mp4 is not an image", "\x00\x00\x00\x18ftypisom", ""},
+		{"text", "hello", ""},
+		{"empty", "", ""},
+	}
+	for _, tc := range tests {
+		if got := corpus.Sniff([]byte(tc.head)); got != tc.want {
+			t.Errorf("Sniff(%s) = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestLoadReadsManifestAndSkipsNonImages(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"a.jpg":        "\xff\xd8\xff\xe0",
+		"b.png":        "\x89PNG\r\n\x1a\n",
+		"MANIFEST.tsv": "file\tcategory\tsource\nb.png\tbomb\tx\n",
+		"README.md":    "about",
+		".hidden":      "x",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No magick: sizes stay 0, which Load must tolerate (bombs do not identify either).
+	images, err := corpus.Load(context.Background(), dir, filepath.Join(dir, "no-magick"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]corpus.Image{}
+	for _, im := range images {
+		got[im.Name] = im
+	}
+	if len(got) != 2 {
+		t.Fatalf("Load listed %d files (%v), want a.jpg and b.png only", len(got), got)
+	}
+	if a := got["a.jpg"]; a.Format != "jpeg" || a.Category != "" || a.Class() != "jpeg" || a.Bytes != 4 {
+		t.Errorf("a.jpg = %+v, want format jpeg, no category, class jpeg, 4 bytes", a)
+	}
+	if b := got["b.png"]; b.Format != "png" || b.Category != corpus.Bomb || b.Class() != corpus.Bomb {
+		t.Errorf("b.png = %+v, want format png in the bomb class from MANIFEST.tsv", b)
+	}
+}
+
+func TestLoadRefusesAnEmptyDirectory(t *testing.T) {
+	if _, err := corpus.Load(context.Background(), t.TempDir(), "magick"); err == nil {
+		t.Error("Load of an empty directory: got no error, want one")
+	}
+}
+
+func TestMegapixelsCountsFrames(t *testing.T) {
+	im := corpus.Image{Width: 1000, Height: 500, Frames: 4}
+	if got := im.Megapixels(); got != 2 {
+		t.Errorf("1000x500 × 4 frames = %v MP, want 2", got)
+	}
+}
+
+// The generated bomb must declare its size in a header a decoder accepts,
+// or it would test nothing.
+func TestGeneratedBombDeclaresHugeSize(t *testing.T) {
+	magick := os.Getenv("MAGICK_PREFIX")
+	if magick == "" {
+		t.Skip("MAGICK_PREFIX not set (make exports it): cannot generate images")
+	}
+	dir := t.TempDir()
+	images, err := corpus.Generate(context.Background(), dir, filepath.Join(magick, "bin", "magick"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := map[string]int{}
+	for _, im := range images {
+		classes[im.Class()]++
+	}
+	for _, want := range []string{"jpeg", "png", "webp", "gif", corpus.Malformed, corpus.Bomb} {
+		if classes[want] == 0 {
+			t.Errorf("generated corpus has classes %v, want at least one %s", classes, want)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "bomb_65535.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil || cfg.Width != 65535 || cfg.Height != 65535 {
+		t.Errorf("bomb header: %dx%d, %v; want a valid 65535x65535 PNG header", cfg.Width, cfg.Height, err)
+	}
+	if len(data) > 64<<10 {
+		t.Errorf("bomb is %d bytes, want a small file", len(data))
+	}
+}
