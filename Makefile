@@ -88,7 +88,8 @@ node_modules: package.json package-lock.json
 magick: ## Build ImageMagick 7 into the cache (once per version and flags) and print where
 	bash layers/imagemagick/local.sh build
 
-tools: $(GOLANGCI_LINT) $(ACTIONLINT) ## Linters, pinned, built once into the cache
+tools: $(GOLANGCI_LINT) $(ACTIONLINT) ## Linters, MinIO and the Lambda emulator, pinned, built once into the cache
+	cd test && go run ./cmd/local -tools
 
 $(GOLANGCI_LINT):
 	GOBIN=$(@D) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
