@@ -1,0 +1,234 @@
+// Package tools runs the compressor and the reference tools it is measured
+// against on one image each, with the same settings, and scores outputs.
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
+	"github.com/s3-image-compressor/s3-image-compressor/test/bench/measure"
+)
+
+// Names of the tools, as they appear in results and the report.
+const (
+	Ours       = "ours"
+	TurboJPEG  = "libjpeg-turbo"
+	NaiveMagic = "magick-naive"
+	OptiPNG    = "optipng"
+	CWebP      = "cwebp"
+)
+
+// Outcome of one tool on one image.
+type Outcome struct {
+	measure.Sample
+	Output    string // path of the output file; "" when there is none
+	OutBytes  int64
+	FormatOut string
+	// Decision is ours' decision (compressed, kept-original, rejected); for a
+	// reference "ok" or "failed".
+	Decision string
+	Reason   string
+	// PipelineMillis is the time ours reports for its own pipeline, without
+	// process start and ImageMagick initialisation.
+	PipelineMillis float64
+}
+
+// Tool is one way of compressing an image.
+type Tool struct {
+	Name    string
+	Command string // for the report, with IN and OUT for the files
+	// OrientInput says the output is meant to display like the input with its
+	// EXIF orientation applied. References that drop EXIF without rotating
+	// (cjpeg, optipng -strip, cwebp) keep the stored pixel order instead, so
+	// their quality is scored against the unrotated input.
+	OrientInput bool
+	Missing     string // why the tool cannot run here; "" when it can
+	applies     func(corpus.Image) bool
+	run         func(ctx context.Context, im corpus.Image, outDir string) (Outcome, error)
+}
+
+// Applies says whether the tool is meant for im (cjpeg only reads JPEG, ...).
+func (t Tool) Applies(im corpus.Image) bool { return t.Missing == "" && t.applies(im) }
+
+// Run compresses im into outDir/<tool name>/.
+func (t Tool) Run(ctx context.Context, im corpus.Image, outDir string) (Outcome, error) {
+	dir := filepath.Join(outDir, t.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Outcome{}, err
+	}
+	o, err := t.run(ctx, im, dir)
+	if err != nil {
+		return o, fmt.Errorf("%s on %s: %w", t.Name, im.Name, err)
+	}
+	if o.Output != "" {
+		st, err := os.Stat(o.Output)
+		if err != nil {
+			return o, fmt.Errorf("%s on %s: output: %w", t.Name, im.Name, err)
+		}
+		o.OutBytes = st.Size()
+	}
+	return o, nil
+}
+
+// Paths of the binaries under test.
+type Paths struct {
+	Compress string // the project's compress CLI
+	Magick   string // the project's ImageMagick 7 magick
+	Config   string // the settings file given to compress
+}
+
+// New returns ours and the references, set up from the same settings s.
+// References not installed are returned with Missing set, so the report can
+// say what was not compared.
+func New(p Paths, s config.Settings) []Tool {
+	jpegQ := strconv.Itoa(s.JPEG.Quality)
+	tools := []Tool{
+		{
+			Name:        Ours,
+			Command:     "compress -config bench-settings.json -out DIR IN",
+			OrientInput: true,
+			applies:     func(corpus.Image) bool { return true },
+			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
+				return runOurs(ctx, p, im, dir)
+			},
+		},
+		{
+			Name:    TurboJPEG,
+			Command: "djpeg IN | cjpeg -quality " + jpegQ + " -optimize -progressive -outfile OUT",
+			applies: isFormat("jpeg"),
+			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
+				out := filepath.Join(dir, stem(im)+".jpg")
+				return runReference(ctx, out, "jpeg",
+					measure.Cmd{Args: []string{"djpeg", im.Path}},
+					measure.Cmd{Args: []string{"cjpeg", "-quality", jpegQ, "-optimize", "-progressive", "-outfile", out}})
+			},
+		},
+		{
+			// What most hand-written Lambdas do: one process, the format kept
+			// (HEIC/AVIF written as JPEG, like ours), ImageMagick's defaults.
+			Name:        NaiveMagic,
+			Command:     "magick IN -quality " + jpegQ + " OUT",
+			OrientInput: true,
+			applies:     func(im corpus.Image) bool { return true },
+			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
+				format := outputFormat(im.Format)
+				out := filepath.Join(dir, stem(im)+corpus.Extension(format))
+				if format == "" {
+					out = filepath.Join(dir, im.Name)
+				}
+				return runReference(ctx, out, format, measure.Cmd{Args: []string{p.Magick, im.Path, "-quality", jpegQ, out}})
+			},
+		},
+		{
+			// -strip all because ours drops metadata too: the reference gets the
+			// same head start.
+			Name:    OptiPNG,
+			Command: "optipng -o2 -strip all -out OUT IN",
+			applies: isFormat("png"),
+			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
+				out := filepath.Join(dir, stem(im)+".png")
+				return runReference(ctx, out, "png",
+					measure.Cmd{Args: []string{"optipng", "-o2", "-strip", "all", "-quiet", "-clobber", "-out", out, im.Path}})
+			},
+		},
+		{
+			Name:    CWebP,
+			Command: fmt.Sprintf("cwebp -q %d -m %d IN -o OUT", s.WebP.Quality, s.WebP.Method),
+			applies: isFormat("webp"),
+			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
+				out := filepath.Join(dir, stem(im)+".webp")
+				return runReference(ctx, out, "webp", measure.Cmd{Args: []string{"cwebp", "-quiet",
+					"-q", strconv.Itoa(s.WebP.Quality), "-m", strconv.Itoa(s.WebP.Method), im.Path, "-o", out}})
+			},
+		},
+	}
+	need := map[string][]string{Ours: {p.Compress}, TurboJPEG: {"djpeg", "cjpeg"}, NaiveMagic: {p.Magick}, OptiPNG: {"optipng"}, CWebP: {"cwebp"}}
+	for i, t := range tools {
+		for _, bin := range need[t.Name] {
+			if _, err := exec.LookPath(bin); err != nil {
+				tools[i].Missing = fmt.Sprintf("%s not found (run scripts/bench-tools.sh)", bin)
+			}
+		}
+	}
+	return tools
+}
+
+// outputFormat is the format the pipeline writes for an input format when
+// the settings keep formats: browsers cannot show HEIC/AVIF, so those become JPEG.
+func outputFormat(in string) string {
+	if in == "heic" || in == "avif" {
+		return "jpeg"
+	}
+	return in
+}
+
+func isFormat(f string) func(corpus.Image) bool {
+	return func(im corpus.Image) bool {
+		return im.Format == f && im.Category != corpus.Bomb && im.Category != corpus.Malformed
+	}
+}
+
+func stem(im corpus.Image) string { return strings.TrimSuffix(im.Name, filepath.Ext(im.Name)) }
+
+func runReference(ctx context.Context, out, format string, cmds ...measure.Cmd) (Outcome, error) {
+	_ = os.Remove(out) // a stale output from an earlier round must not count
+	s, err := measure.Run(ctx, nil, nil, cmds...)
+	o := Outcome{Sample: s, Decision: "ok", FormatOut: format}
+	if err != nil {
+		return o, err
+	}
+	if _, statErr := os.Stat(out); s.ExitCode != 0 || statErr != nil {
+		o.Decision, o.Reason = "failed", firstLine(s.Stderr)
+		return o, nil
+	}
+	o.Output = out
+	return o, nil
+}
+
+// line is cmd/compress's JSON line (see the contract in the team brief).
+type line struct {
+	Input     string  `json:"input"`
+	Output    string  `json:"output"`
+	FormatOut string  `json:"formatOut"`
+	Decision  string  `json:"decision"`
+	Reason    string  `json:"reason"`
+	Millis    float64 `json:"ms"`
+}
+
+func runOurs(ctx context.Context, p Paths, im corpus.Image, dir string) (Outcome, error) {
+	var stdout bytes.Buffer
+	s, err := measure.Run(ctx, nil, &stdout, measure.Cmd{Args: []string{p.Compress, "-config", p.Config, "-out", dir, im.Path}})
+	o := Outcome{Sample: s}
+	if err != nil {
+		return o, err
+	}
+	var l line
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &l); err != nil {
+		return o, fmt.Errorf("compress printed %q (exit %d, stderr %q), want one JSON line: %w", stdout.String(), s.ExitCode, firstLine(s.Stderr), err)
+	}
+	o.Decision, o.Reason, o.FormatOut, o.PipelineMillis = l.Decision, l.Reason, l.FormatOut, l.Millis
+	if l.Decision != "rejected" {
+		if l.Output == "" {
+			return o, fmt.Errorf("compress decided %q but named no output", l.Decision)
+		}
+		o.Output = l.Output
+	}
+	return o, nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
