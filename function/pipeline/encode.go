@@ -48,7 +48,7 @@ func encodeJPEG(j *job) error {
 	}
 	err := firstError(
 		mw.SetImageFormat(formatJPEG.magick),
-		mw.SetImageCompressionQuality(uint(j.s.JPEG.Quality)),
+		setQuality(mw, uint(j.s.JPEG.Quality)),
 		mw.SetInterlaceScheme(interlace),
 		mw.SetImageInterlaceScheme(interlace),
 		mw.SetOption("jpeg:optimize-coding", "true"),
@@ -69,11 +69,12 @@ const pngChunksExcluded = "tEXt,zTXt,iTXt,tIME,eXIf,EXIF,date,caNv,vpAg"
 const pngSmallPixels = 4_000_000
 
 // encodePNG writes lossless PNG. ImageMagick's PNG "quality" is not a quality
-// but zlib level*10 + filter: 5 is libpng's adaptive filtering except for
-// grey and palette images, which get none; 6 is adaptive for all. For small
-// images both are tried and the smaller kept. The writer chooses the
-// smallest lossless colour type itself (palette when the colours fit, 16
-// bits only when the samples need them).
+// but zlib level*10 + filter: 5 is libpng's adaptive filtering, except for
+// grey and palette images (and levels below 5), which get none; 6 is
+// adaptive for all. Where the two differ and the image is small enough to
+// encode twice cheaply, both are tried and the smaller kept. The writer
+// chooses the smallest lossless colour type itself (palette when the colours
+// fit, 16 bits only when the samples need them).
 func encodePNG(j *job) error {
 	mw := j.mw
 	if err := firstError(
@@ -83,27 +84,37 @@ func encodePNG(j *job) error {
 		return err
 	}
 	level := uint(j.s.PNG.CompressionLevel) * 10
-	filters := []uint{5}
-	if mw.GetImageWidth()*mw.GetImageHeight() <= pngSmallPixels {
-		filters = append(filters, 6)
+	if err := pngAttempt(j, level+5); err != nil {
+		return err
 	}
-	var best []byte
-	for _, filter := range filters {
-		if err := j.ctx.Err(); err != nil {
-			return err
-		}
-		if err := mw.SetImageCompressionQuality(level + filter); err != nil {
-			return err
-		}
-		if err := j.writeBlob("encode png"); err != nil {
-			return err
-		}
-		if best == nil || len(j.out) < len(best) {
-			best = j.out
-		}
+	if !filtersDiffer(j.out, level) || mw.GetImageWidth()*mw.GetImageHeight() > pngSmallPixels {
+		return nil
 	}
-	j.out = best
+	first := j.out
+	if err := pngAttempt(j, level+6); err != nil {
+		return err
+	}
+	if len(first) <= len(j.out) {
+		j.out = first
+	}
 	return nil
+}
+
+func pngAttempt(j *job, quality uint) error {
+	if err := j.ctx.Err(); err != nil {
+		return err
+	}
+	if err := setQuality(j.mw, quality); err != nil {
+		return err
+	}
+	return j.writeBlob("encode png")
+}
+
+// filtersDiffer reports whether filter 6 would encode differently from 5:
+// only for grey or palette output (IHDR colour type 0 or 3) or low levels.
+func filtersDiffer(png []byte, level uint) bool {
+	const colourType = 8 + 8 + 9 // signature, IHDR length and type, width, height, bit depth
+	return level < 50 || len(png) <= colourType || png[colourType] == 0 || png[colourType] == 3
 }
 
 // encodeWebP: lossy with the configured quality and method, or lossless when
@@ -113,7 +124,7 @@ func encodeWebP(j *job) error {
 	lossless := j.s.WebP.Lossless || j.losslessWebP
 	err := firstError(
 		mw.SetImageFormat(formatWebP.magick),
-		mw.SetImageCompressionQuality(uint(j.s.WebP.Quality)),
+		setQuality(mw, uint(j.s.WebP.Quality)),
 		mw.SetOption("webp:method", strconv.Itoa(j.s.WebP.Method)),
 		mw.SetOption("webp:lossless", strconv.FormatBool(lossless)),
 	)
@@ -159,14 +170,21 @@ func encodeTIFF(j *job) error {
 	err := eachFrame(j.mw, func() error {
 		return firstError(
 			j.mw.SetImageFormat(formatTIFF.magick),
+			j.mw.SetCompression(imagick.COMPRESSION_ZIP), // the writer prefers the wand's over the image's
 			j.mw.SetImageCompression(imagick.COMPRESSION_ZIP),
-			j.mw.SetImageCompressionQuality(uint(j.s.PNG.CompressionLevel)*10),
+			setQuality(j.mw, uint(j.s.PNG.CompressionLevel)*10),
 		)
 	})
 	if err != nil {
 		return err
 	}
 	return j.writeBlob("encode tiff")
+}
+
+// setQuality sets the quality both where the JPEG and WebP writers read it
+// (the image) and where the PNG and TIFF writers do (the wand's image info).
+func setQuality(mw *imagick.MagickWand, q uint) error {
+	return firstError(mw.SetCompressionQuality(q), mw.SetImageCompressionQuality(q))
 }
 
 // writeBlob encodes all frames into j.out.

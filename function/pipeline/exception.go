@@ -59,6 +59,8 @@ func classify(ctx context.Context, what string, err error) error {
 			return fmt.Errorf("%s: ImageMagick's time limit, set from the deadline, ran out (%s): %w", what, msg, context.DeadlineExceeded)
 		}
 		return reject(ReasonTooSlow, "%s: %s", what, msg)
+	case strings.Contains(strings.ToLower(msg), "list length exceeds limit"):
+		return reject(ReasonTooManyFrames, "%s: %s", what, msg)
 	case family(kind) == family(imagick.ERROR_RESOURCE_LIMIT) || tooLarge(msg):
 		return reject(ReasonTooLarge, "%s: %s", what, msg)
 	case family(kind) == family(imagick.ERROR_POLICY):
