@@ -43,7 +43,9 @@ func TestClassify(t *testing.T) {
 		{"indirect read denied by policy", context.Background(), failure(func(mw *imagick.MagickWand) error { return mw.ReadImage("@" + file) }), ReasonPolicyDenied},
 		// MNG is registered (it lives in the PNG coder) but not allowed.
 		{"coder denied by policy", context.Background(), failure(func(mw *imagick.MagickWand) error { return mw.ReadImage("mng:" + file) }), ReasonPolicyDenied},
-		{"garbage", context.Background(), failure(func(mw *imagick.MagickWand) error { return mw.ReadImageBlob([]byte("\x89PNG\r\n\x1a\nxxxxxxxxxxxxxxxxxxxxxxxx")) }), ReasonCorrupt},
+		{"garbage", context.Background(), failure(func(mw *imagick.MagickWand) error {
+			return mw.ReadImageBlob([]byte("\x89PNG\r\n\x1a\nxxxxxxxxxxxxxxxxxxxxxxxx"))
+		}), ReasonCorrupt},
 		{"time limit with a deadline", deadline, func() error { return timeLimitError(t) }, ""},
 		{"time limit without a deadline", context.Background(), func() error { return timeLimitError(t) }, ReasonTooSlow},
 	} {
