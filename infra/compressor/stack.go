@@ -26,6 +26,19 @@ type StackProps struct {
 // `cdk deploy ImageCompressor-prod`.
 func StackName(env string) string { return "ImageCompressor-" + env }
 
+// NewStacks adds one stack per environment, each named StackName(env).
+func NewStacks(scope constructs.Construct, envs []envconfig.Environment, buildContext string) ([]awscdk.Stack, error) {
+	stacks := make([]awscdk.Stack, 0, len(envs))
+	for _, e := range envs {
+		s, err := NewStack(scope, StackName(e.Name), &StackProps{Environment: e, BuildContext: buildContext})
+		if err != nil {
+			return nil, err
+		}
+		stacks = append(stacks, s)
+	}
+	return stacks, nil
+}
+
 // NewStack builds the stack of one environment. A nil props gives the default
 // environment, named "default". Every stack carries the cdk-nag AwsSolutions
 // checks, so any synth, test or CLI, reports unsuppressed findings as errors.

@@ -1,0 +1,377 @@
+package infra_test
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/infra/compressor"
+	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
+)
+
+// Every environment in cdk.json gets the same secure defaults.
+func TestCompressorEnvironments(t *testing.T) {
+	for _, e := range repoEnvironments(t) {
+		t.Run(e.Name, func(t *testing.T) { checkStack(t, synth(t, e)) })
+	}
+}
+
+// variant is the default environment changed by edit.
+func variant(name string, edit func(e *envconfig.Environment)) envconfig.Environment {
+	e := envconfig.Default(name)
+	edit(&e)
+	return e
+}
+
+// Configurations cdk.json does not use (yet) must be just as sound.
+func TestCompressorVariants(t *testing.T) {
+	tests := []struct {
+		env   envconfig.Environment
+		check func(t *testing.T, s *synthesized)
+	}{
+		{variant("defaults", func(*envconfig.Environment) {}), func(t *testing.T, s *synthesized) {
+			must(t, "256 MB, arm64 by default", func() {
+				s.tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+					"Handler": "bootstrap", "MemorySize": 256, "Architectures": []any{"arm64"},
+				})
+			})
+		}},
+		{variant("imported", func(e *envconfig.Environment) {
+			e.SourceBucketName, e.DestinationBucketName = "acme-uploads", "acme-compressed"
+		}), func(t *testing.T, s *synthesized) {
+			must(t, "imported buckets are not created", func() {
+				s.tpl.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(0))
+			})
+			must(t, "an imported bucket keeps its other notifications", func() {
+				s.tpl.HasResourceProperties(jsii.String("Custom::S3BucketNotifications"), map[string]any{
+					"BucketName": "acme-uploads", "Managed": false,
+				})
+			})
+		}},
+		{variant("halfimported", func(e *envconfig.Environment) { e.SourceBucketName = "acme-uploads" }), nil},
+		{variant("kms", func(e *envconfig.Environment) { e.Encryption = envconfig.EncryptionKMS }), checkKMS},
+		{variant("custom", func(e *envconfig.Environment) {
+			e.Architecture = envconfig.ArchX86_64
+			e.AlarmEmail = "ops@example.com"
+			reserved := 3
+			e.ReservedConcurrency = &reserved
+			e.Compression.SourcePrefix = "incoming/photos/"
+			e.Compression.DestinationPrefix = "small/"
+			e.Compression.Suffixes = []string{".png", ".PNG"}
+		}), func(t *testing.T, s *synthesized) {
+			must(t, "x86_64 and reserved concurrency", func() {
+				s.tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+					"Handler": "bootstrap", "Architectures": []any{"x86_64"}, "ReservedConcurrentExecutions": 3,
+				})
+			})
+			must(t, "alarm e-mail subscribed", func() {
+				s.tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), map[string]any{
+					"Protocol": "email", "Endpoint": "ops@example.com",
+				})
+			})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env.Name, func(t *testing.T) {
+			s := synth(t, tt.env)
+			checkStack(t, s)
+			if tt.check != nil {
+				tt.check(t, s)
+			}
+		})
+	}
+}
+
+func checkKMS(t *testing.T, s *synthesized) {
+	keyID, _ := only(t, s.doc, "AWS::KMS::Key", func(p map[string]any) bool { return p["EnableKeyRotation"] == true })
+	key := "${" + keyID + ".Arn}"
+	for id, b := range resourcesOf(s.doc, "AWS::S3::Bucket") {
+		if b["LoggingConfiguration"] == nil {
+			continue // the access-log bucket: S3 delivers logs only to SSE-S3 buckets
+		}
+		sse := path(b, "BucketEncryption", "ServerSideEncryptionConfiguration")
+		rules, _ := sse.([]any)
+		if len(rules) != 1 || render(path(rules[0], "ServerSideEncryptionByDefault", "KMSMasterKeyID")) != key ||
+			path(rules[0], "BucketKeyEnabled") != true {
+			t.Errorf("bucket %s encryption = %v, want SSE-KMS with %s and a bucket key", id, render(sse), key)
+		}
+	}
+	for _, typ := range []string{"AWS::SQS::Queue", "AWS::SNS::Topic"} {
+		for id, p := range resourcesOf(s.doc, typ) {
+			if render(p["KmsMasterKeyId"]) != key {
+				t.Errorf("%s %s KmsMasterKeyId = %v, want %s", typ, id, render(p["KmsMasterKeyId"]), key)
+			}
+		}
+	}
+	must(t, "CloudWatch may publish alarms to the encrypted topic", func() {
+		s.tpl.HasResourceProperties(jsii.String("AWS::KMS::Key"), map[string]any{
+			"KeyPolicy": assertions.Match_ObjectLike(&map[string]any{
+				"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+				})}),
+			}),
+		})
+	})
+}
+
+// checkStack asserts what every stack must be, whatever its configuration.
+func checkStack(t *testing.T, s *synthesized) {
+	t.Helper()
+	e, doc := s.env, s.doc
+	fnID, fn := only(t, doc, "AWS::Lambda::Function", func(p map[string]any) bool { return p["Handler"] == "bootstrap" })
+	env, _ := path(fn, "Environment", "Variables").(map[string]any)
+	srcARN, dstARN := bucketARN(env[config.EnvSourceBucket]), bucketARN(env[config.EnvDestinationBucket])
+	queueID, queue := only(t, doc, "AWS::SQS::Queue", func(map[string]any) bool { return true })
+
+	t.Run("buckets", func(t *testing.T) {
+		created := 0
+		for _, name := range []string{e.SourceBucketName, e.DestinationBucketName} {
+			if name == "" {
+				created++
+			}
+		}
+		if created > 0 {
+			created++ // their access-log bucket
+		}
+		must(t, "bucket count", func() { s.tpl.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(created)) })
+		policies := resourcesOf(doc, "AWS::S3::BucketPolicy")
+		for id, b := range resourcesOf(doc, "AWS::S3::Bucket") {
+			if alg := render(path(b, "BucketEncryption", "ServerSideEncryptionConfiguration")); !strings.Contains(alg, "AES256") && !strings.Contains(alg, "aws:kms") {
+				t.Errorf("bucket %s encryption = %s, want SSE-S3 or SSE-KMS", id, alg)
+			}
+			pab, _ := b["PublicAccessBlockConfiguration"].(map[string]any)
+			for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+				if pab[k] != true {
+					t.Errorf("bucket %s %s = %v, want true", id, k, pab[k])
+				}
+			}
+			tlsOnly := false
+			for _, p := range policies {
+				if render(p["Bucket"]) == "${"+id+"}" && deniesInsecureTransport(p) {
+					tlsOnly = true
+				}
+			}
+			if !tlsOnly {
+				t.Errorf("bucket %s has no policy denying aws:SecureTransport=false", id)
+			}
+			if render(b["LifecycleConfiguration"]) == "null" {
+				t.Errorf("bucket %s has no lifecycle rules", id)
+			}
+			arn := "${" + id + ".Arn}"
+			if arn != srcARN && arn != dstARN {
+				continue // the access-log bucket
+			}
+			if !strings.Contains(render(b["LifecycleConfiguration"]), `"AbortIncompleteMultipartUpload"`) {
+				t.Errorf("bucket %s lifecycle = %s, want a rule aborting incomplete multipart uploads", id, render(b["LifecycleConfiguration"]))
+			}
+			if path(b, "LoggingConfiguration", "DestinationBucketName") == nil {
+				t.Errorf("bucket %s has no server access logging", id)
+			}
+			if want := arn == srcARN; (path(b, "VersioningConfiguration", "Status") == "Enabled") != want {
+				t.Errorf("bucket %s versioning = %v, want enabled only on the source", id, path(b, "VersioningConfiguration"))
+			}
+		}
+	})
+
+	t.Run("function", func(t *testing.T) {
+		want := map[string]any{
+			"Runtime": "provided.al2023", "MemorySize": float64(e.MemorySize), "Timeout": float64(e.TimeoutSeconds),
+			"Architectures": []any{e.Architecture},
+		}
+		for k, v := range want {
+			if !reflect.DeepEqual(fn[k], v) {
+				t.Errorf("function %s = %v, want %v", k, fn[k], v)
+			}
+		}
+		if layers := list(fn["Layers"]); len(layers) != 1 || len(resourcesOf(doc, "AWS::Lambda::LayerVersion")) != 1 {
+			t.Errorf("function layers = %v, want the one ImageMagick layer", layers)
+		}
+		if got, want := sortedKeys(env), []string{config.EnvSettings, config.EnvDestinationBucket, config.EnvFailureQueueURL, config.EnvSourceBucket}; !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+			t.Errorf("environment variables = %v, want %v", got, want)
+		}
+		settings, err := config.Parse([]byte(fmt.Sprint(env[config.EnvSettings])))
+		if err != nil || !reflect.DeepEqual(settings, e.Compression) {
+			t.Errorf("%s = %v (%v), want the environment's compression settings %+v", config.EnvSettings, env[config.EnvSettings], err, e.Compression)
+		}
+		if got := render(env[config.EnvFailureQueueURL]); got != "${"+queueID+"}" {
+			t.Errorf("%s = %s, want the failure queue's URL ${%s}", config.EnvFailureQueueURL, got, queueID)
+		}
+		logGroup := render(path(fn, "LoggingConfig", "LogGroup"))
+		groups := resourcesOf(doc, "AWS::Logs::LogGroup")
+		if g, ok := groups[strings.Trim(logGroup, "${}")]; !ok || g["RetentionInDays"] != float64(e.LogRetentionDays) {
+			t.Errorf("function log group %s = %v, want one with RetentionInDays %d", logGroup, g, e.LogRetentionDays)
+		}
+	})
+
+	t.Run("notifications", func(t *testing.T) {
+		_, n := only(t, doc, "Custom::S3BucketNotifications", func(p map[string]any) bool {
+			return bucketARN(p["BucketName"]) == srcARN
+		})
+		configs, _ := path(n, "NotificationConfiguration", "LambdaFunctionConfigurations").([]any)
+		var suffixes []string
+		for _, c := range configs {
+			rules := map[string]string{}
+			rl, _ := path(c, "Filter", "Key", "FilterRules").([]any)
+			for _, r := range rl {
+				rules[strings.ToLower(fmt.Sprint(path(r, "Name")))] = fmt.Sprint(path(r, "Value"))
+			}
+			if len(rules) != 2 || rules["prefix"] != e.Compression.SourcePrefix {
+				t.Errorf("notification filter = %v, want prefix %q and one suffix", rules, e.Compression.SourcePrefix)
+			}
+			if got := render(path(c, "LambdaFunctionArn")); got != "${"+fnID+".Arn}" {
+				t.Errorf("notification target = %s, want the compressor ${%s.Arn}", got, fnID)
+			}
+			if ev := list(path(c, "Events")); !slices.Equal(ev, []string{"s3:ObjectCreated:*"}) {
+				t.Errorf("notification events = %v, want [s3:ObjectCreated:*]", ev)
+			}
+			suffixes = append(suffixes, rules["suffix"])
+		}
+		if !slices.Equal(slices.Sorted(slices.Values(suffixes)), slices.Sorted(slices.Values(e.Compression.Suffixes))) {
+			t.Errorf("notification suffixes = %v, want one rule per configured suffix %v", suffixes, e.Compression.Suffixes)
+		}
+	})
+
+	t.Run("role", func(t *testing.T) {
+		role := strings.TrimSuffix(strings.TrimPrefix(render(fn["Role"]), "${"), ".Arn}")
+		if r := resourcesOf(doc, "AWS::IAM::Role")[role]; r == nil || r["ManagedPolicyArns"] != nil {
+			t.Errorf("function role %s = %v, want a role of the stack without managed policies", role, r)
+		}
+		checkRole(t, s, role, srcARN, dstARN, "${"+queueID+".Arn}")
+	})
+
+	t.Run("no access keys", func(t *testing.T) {
+		for _, typ := range []string{"AWS::IAM::AccessKey", "AWS::IAM::User"} {
+			must(t, typ, func() { s.tpl.ResourceCountIs(jsii.String(typ), jsii.Number(0)) })
+		}
+	})
+
+	t.Run("failure queue", func(t *testing.T) {
+		if queue["SqsManagedSseEnabled"] != true && queue["KmsMasterKeyId"] == nil {
+			t.Errorf("failure queue %s is not encrypted: %v", queueID, queue)
+		}
+		tlsOnly := false
+		for _, p := range resourcesOf(doc, "AWS::SQS::QueuePolicy") {
+			if slices.Contains(list(p["Queues"]), "${"+queueID+"}") && deniesInsecureTransport(p) {
+				tlsOnly = true
+			}
+		}
+		if !tlsOnly {
+			t.Errorf("failure queue %s has no policy denying aws:SecureTransport=false", queueID)
+		}
+		must(t, "async invocations: two retries, one hour, then the failure queue", func() {
+			s.tpl.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]any{
+				"FunctionName":             map[string]any{"Ref": fnID},
+				"MaximumRetryAttempts":     2,
+				"MaximumEventAgeInSeconds": 3600,
+				"DestinationConfig": map[string]any{"OnFailure": map[string]any{
+					"Destination": map[string]any{"Fn::GetAtt": []any{queueID, "Arn"}},
+				}},
+			})
+		})
+	})
+
+	t.Run("alarms", func(t *testing.T) {
+		topicID, _ := only(t, doc, "AWS::SNS::Topic", func(map[string]any) bool { return true })
+		want := map[string]string{
+			"AWS/Lambda Errors": "", "AWS/Lambda Throttles": "", "AWS/Lambda Duration": "p99",
+			"AWS/SQS ApproximateNumberOfMessagesVisible": "", compressor.MetricsNamespace + " " + compressor.MetricFailed: "",
+		}
+		got := map[string]string{}
+		for id, a := range resourcesOf(doc, "AWS::CloudWatch::Alarm") {
+			key := fmt.Sprint(a["Namespace"], " ", a["MetricName"])
+			got[key] = fmt.Sprint(a["ExtendedStatistic"])
+			if a["ComparisonOperator"] != "GreaterThanThreshold" || !slices.Contains(list(a["AlarmActions"]), "${"+topicID+"}") ||
+				!slices.Contains(list(a["OKActions"]), "${"+topicID+"}") {
+				t.Errorf("alarm %s (%s) = %v, want GreaterThanThreshold notifying topic %s on alarm and OK", id, key, a, topicID)
+			}
+			if key == "AWS/Lambda Duration" && a["Threshold"] != 0.8*float64(e.TimeoutSeconds*1000) {
+				t.Errorf("duration alarm threshold = %v ms, want 80%% of the %d s timeout", a["Threshold"], e.TimeoutSeconds)
+			}
+		}
+		if sortedKeys(got) == nil || !slices.Equal(sortedKeys(got), sortedKeys(want)) || got["AWS/Lambda Duration"] != "p99" {
+			t.Errorf("alarms on %v, want exactly %v (duration on p99)", got, want)
+		}
+	})
+
+	t.Run("cdk-nag", func(t *testing.T) {
+		ann := assertions.Annotations_FromStack(s.stack)
+		match := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+		for _, m := range append(*ann.FindError(jsii.String("*"), match), *ann.FindWarning(jsii.String("*"), match)...) {
+			t.Errorf("cdk-nag at %s: %v", *m.Id, m.Entry.Data)
+		}
+	})
+}
+
+// checkRole: the function may read the source prefix, read and write the
+// destination prefix, report to its queue and write its logs; nothing else.
+func checkRole(t *testing.T, s *synthesized, role, srcARN, dstARN, queueARN string) {
+	t.Helper()
+	c := s.env.Compression
+	srcObjects, dstObjects := srcARN+"/"+c.SourcePrefix+"*", dstARN+"/"+c.DestinationPrefix+"*"
+	readable := []string{srcARN, srcObjects, dstARN, dstObjects}
+	wildcards := []string{"s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
+	granted := map[string]bool{}
+	for _, st := range statements(s.doc, role) {
+		actions, resources := list(st["Action"]), list(st["Resource"])
+		if st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotResource"] != nil {
+			t.Errorf("statement %v: want a plain Allow", st)
+		}
+		for _, r := range resources {
+			if strings.Contains(r, "*") && r != srcObjects && r != dstObjects {
+				t.Errorf("statement %v: resource %q has a wildcard beyond the two bucket prefixes", actions, r)
+			}
+		}
+		for _, a := range actions {
+			if strings.Contains(a, "*") && !slices.Contains(wildcards, a) {
+				t.Errorf("action %q: a wildcard the stack does not grant on purpose", a)
+			}
+			service, _, _ := strings.Cut(a, ":")
+			var allowed []string
+			switch {
+			case service == "s3" && (strings.HasPrefix(a, "s3:Put") || a == "s3:Abort*"):
+				allowed = []string{dstObjects}
+			case service == "s3" && (strings.HasPrefix(a, "s3:Get") || strings.HasPrefix(a, "s3:List")):
+				allowed = readable
+			case service == "sqs":
+				allowed = []string{queueARN}
+			case service == "logs" || service == "kms":
+				allowed = nil // checked below: their own log group and key
+			default:
+				t.Errorf("action %q: the function needs no %s permission", a, service)
+				continue
+			}
+			for _, r := range resources {
+				if allowed != nil && !slices.Contains(allowed, r) {
+					t.Errorf("action %s on %s: want it on %v only", a, r, allowed)
+				}
+				if service == "logs" && !strings.HasPrefix(r, "${") {
+					t.Errorf("action %s on %s: want the function's own log group", a, r)
+				}
+				if service == "kms" && (s.env.Encryption != envconfig.EncryptionKMS || !strings.HasPrefix(r, "${Key")) {
+					t.Errorf("action %s on %s: want it only with kms encryption, on the stack's key", a, r)
+				}
+				granted[a+" "+r] = true
+			}
+		}
+	}
+	for _, want := range []string{"s3:GetObject* " + srcObjects, "s3:GetObject* " + dstObjects, "s3:PutObject " + dstObjects, "sqs:SendMessage " + queueARN} {
+		if !granted[want] {
+			t.Errorf("role %s lacks %s; has %v", role, want, sortedKeys(granted))
+		}
+	}
+}
+
+// bucketARN is the ARN of the bucket that a template value names: a Ref to a
+// bucket of the stack, or an imported bucket's name.
+func bucketARN(v any) string {
+	if s, ok := v.(string); ok {
+		return "arn:aws:s3:::" + s
+	}
+	return strings.TrimSuffix(render(v), "}") + ".Arn}"
+}
