@@ -1,13 +1,9 @@
 package infra_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,27 +28,33 @@ func githubTestConfig() github.Config {
 	}
 }
 
-// githubSynth synthesizes NewStacks(cfg) and returns each stack's template by stack id.
+// githubSynth synthesizes NewStacks(cfg) in an app with cdk.json's context (newApp)
+// and returns each stack's template by stack id.
 func githubSynth(t *testing.T, cfg github.Config) map[string]map[string]any {
 	t.Helper()
-	app := awscdk.NewApp(nil)
-	stacks, err := github.NewStacks(app, cfg)
+	stacks, err := github.NewStacks(newApp(t, nil), cfg)
 	if err != nil {
 		t.Fatalf("NewStacks: %v", err)
 	}
 	out := map[string]map[string]any{}
 	for _, s := range stacks {
-		doc, err := json.Marshal(assertions.Template_FromStack(s, nil).ToJSON())
-		if err != nil {
-			t.Fatalf("marshal template of %s: %v", *s.StackName(), err)
-		}
-		var tpl map[string]any
-		if err := json.Unmarshal(doc, &tpl); err != nil {
-			t.Fatalf("unmarshal template of %s: %v", *s.StackName(), err)
-		}
-		out[*s.StackName()] = tpl
+		out[*s.StackName()] = githubTemplate(t, s)
 	}
 	return out
+}
+
+// githubTemplate is the synthesized template of s as plain JSON values.
+func githubTemplate(t *testing.T, s awscdk.Stack) map[string]any {
+	t.Helper()
+	doc, err := json.Marshal(assertions.Template_FromStack(s, nil).ToJSON())
+	if err != nil {
+		t.Fatalf("marshal template of %s: %v", *s.StackName(), err)
+	}
+	var tpl map[string]any
+	if err := json.Unmarshal(doc, &tpl); err != nil {
+		t.Fatalf("unmarshal template of %s: %v", *s.StackName(), err)
+	}
+	return tpl
 }
 
 func TestGitHubStackSnapshot(t *testing.T) {
@@ -62,7 +64,7 @@ func TestGitHubStackSnapshot(t *testing.T) {
 		t.Fatalf("stacks = %v, want one per account %v", got, want)
 	}
 	for _, id := range want {
-		githubCheckSnapshot(t, "github-"+strings.TrimPrefix(id, "ImageCompressorGitHub-")+".json", templates[id])
+		checkSnapshot(t, "github-"+strings.TrimPrefix(id, "ImageCompressorGitHub-")+".json", templates[id])
 	}
 }
 
@@ -241,8 +243,7 @@ func TestGitHubSharedAccountHasOneProvider(t *testing.T) {
 
 // NewOIDCStack adds the AwsSolutions checks itself; their findings must all be absent.
 func TestGitHubStackPassesNag(t *testing.T) {
-	app := awscdk.NewApp(nil)
-	stacks, err := github.NewStacks(app, githubTestConfig())
+	stacks, err := github.NewStacks(newApp(t, nil), githubTestConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,9 @@ func TestGitHubStackPassesNag(t *testing.T) {
 				msgs = ann.FindWarning(jsii.String("*"), match)
 			}
 			for _, m := range *msgs {
-				t.Errorf("%s: cdk-nag %s at %s: %v", *s.StackName(), level, *m.Id, m.Entry.Data)
+				// The message's fields are deprecated in Go; its JSON form is what matters.
+				doc, _ := json.Marshal(m)
+				t.Errorf("%s: cdk-nag %s: %s", *s.StackName(), level, doc)
 			}
 		}
 	}
@@ -355,6 +358,43 @@ func TestGitHubParseConfig(t *testing.T) {
 	wild := `{"owner":"acme","repo":"*","environments":{"dev":{"account":"111111111111","region":"eu-west-1","deployBranch":"main"}}}`
 	if _, err := github.ParseConfig(wild); err == nil {
 		t.Error(`ParseConfig(repo "*") succeeded, want a validation error`)
+	}
+}
+
+// TestGitHubRepoConfig synthesizes the repository's own cdk.json "github" block as
+// `cdk synth` does: it must be valid and trust only the repository it names.
+func TestGitHubRepoConfig(t *testing.T) {
+	app := newApp(t, nil)
+	lookup := func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }
+	cfg, err := github.ParseConfig(lookup(github.ContextKey))
+	if err != nil {
+		t.Fatalf("cdk.json github block: %v", err)
+	}
+	// The deploy role may assume the bootstrap roles of the github block's account and
+	// region only: an environment pinned elsewhere in "environments" could never deploy.
+	pinned := map[string][2]string{}
+	for _, e := range repoEnvironments(t) {
+		pinned[e.Name] = [2]string{e.Account, e.Region}
+	}
+	for name, e := range cfg.Environments {
+		p, ok := pinned[name]
+		switch {
+		case !ok:
+			t.Errorf("cdk.json: github.environments.%s names no environment in \"environments\" (have %v)", name, slices.Sorted(maps.Keys(pinned)))
+		case p[0] != "" && p[0] != e.Account:
+			t.Errorf("cdk.json: environment %s is pinned to account %s, github.environments.%s.account is %s", name, p[0], name, e.Account)
+		case p[1] != "" && p[1] != e.Region:
+			t.Errorf("cdk.json: environment %s is pinned to region %s, github.environments.%s.region is %s", name, p[1], name, e.Region)
+		}
+	}
+	stacks, err := github.NewStacksFromContext(app, lookup)
+	if err != nil || len(stacks) == 0 {
+		t.Fatalf("NewStacksFromContext(cdk.json) = %d stacks, %v; want the OIDC stacks", len(stacks), err)
+	}
+	for _, s := range stacks {
+		for _, problem := range githubTrustProblems(githubTemplate(t, s), cfg.Owner, cfg.Repo) {
+			t.Errorf("%s: %s", *s.StackName(), problem)
+		}
 	}
 }
 
@@ -488,68 +528,4 @@ func githubRender(v any) string {
 	}
 	doc, _ := json.Marshal(v)
 	return string(doc)
-}
-
-// githubCheckSnapshot compares tpl (bootstrap-version check removed: it belongs to the
-// synthesizer, not to this stack) with testdata/NAME, or rewrites it with -update.
-func githubCheckSnapshot(t *testing.T, name string, tpl map[string]any) {
-	t.Helper()
-	delete(tpl, "Rules")
-	if params, ok := tpl["Parameters"].(map[string]any); ok {
-		delete(params, "BootstrapVersion")
-		if len(params) == 0 {
-			delete(tpl, "Parameters")
-		}
-	}
-	got, err := json.MarshalIndent(tpl, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", name)
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read snapshot: %v (run `make snapshot` to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("template differs from %s (run `make snapshot` if the change is intended):\n%s", path, githubLineDiff(string(want), string(got)))
-	}
-}
-
-// githubLineDiff shows the changed region of two texts with a little context.
-func githubLineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	start := 0
-	for start < len(w) && start < len(g) && w[start] == g[start] {
-		start++
-	}
-	ew, eg := len(w), len(g)
-	for ew > start && eg > start && w[ew-1] == g[eg-1] {
-		ew--
-		eg--
-	}
-	var b strings.Builder
-	from := max(0, start-3)
-	for _, l := range w[from:start] {
-		fmt.Fprintf(&b, "  %s\n", l)
-	}
-	for _, l := range w[start:ew] {
-		fmt.Fprintf(&b, "- %s\n", l)
-	}
-	for _, l := range g[start:eg] {
-		fmt.Fprintf(&b, "+ %s\n", l)
-	}
-	for _, l := range g[eg:min(len(g), eg+3)] {
-		fmt.Fprintf(&b, "  %s\n", l)
-	}
-	return b.String()
 }
