@@ -1,0 +1,244 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/gographics/imagick.v3/imagick"
+)
+
+// bin is the compress binary, built once by TestMain with the same cgo
+// environment as the test.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "compress-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "compress")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build compress:", err)
+		os.Exit(1)
+	}
+	imagick.Initialize()
+	code := m.Run()
+	imagick.Terminate()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result mirrors the JSON line; unknown fields fail the decoding.
+type result struct {
+	Input     string `json:"input"`
+	Output    string `json:"output"`
+	FormatIn  string `json:"formatIn"`
+	FormatOut string `json:"formatOut"`
+	Width     int    `json:"width"`
+	Height    int    `json:"height"`
+	BytesIn   int    `json:"bytesIn"`
+	BytesOut  int    `json:"bytesOut"`
+	Decision  string `json:"decision"`
+	Reason    string `json:"reason"`
+	Millis    int64  `json:"ms"`
+}
+
+// run executes the binary and returns its JSON lines and exit code.
+func run(t *testing.T, args ...string) ([]result, int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var lines []result
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		dec := json.NewDecoder(strings.NewReader(sc.Text()))
+		dec.DisallowUnknownFields()
+		var r result
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("stdout line %q is not a result: %v", sc.Text(), err)
+		}
+		lines = append(lines, r)
+	}
+	return lines, code, stderr.String()
+}
+
+// inputs writes the test images into dir: a photo, a broken JPEG, and a PNG
+// in a subdirectory. They come from the shared corpus when it is there.
+func inputs(t *testing.T, dir string) (photo, broken, sub string) {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	corpus := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "corpus")
+	read := func(name string) []byte {
+		data, err := os.ReadFile(filepath.Join(corpus, name))
+		if err != nil {
+			return nil
+		}
+		return data
+	}
+	jpg, png := read("exifsamples_DSCN0010_gps.jpg"), read("pngsuite_basn3p08.png")
+	if jpg == nil || png == nil {
+		t.Log("shared corpus absent: using images generated with ImageMagick patterns instead")
+		jpg, png = generate(t, "plasma:fractal", "JPEG"), generate(t, "gradient:red-blue", "PNG")
+	}
+	photo, broken, sub = filepath.Join(dir, "photo.jpg"), filepath.Join(dir, "broken.jpg"), filepath.Join(dir, "pngs")
+	write := func(path string, data []byte) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(photo, jpg)
+	write(broken, jpg[:len(jpg)/2])
+	write(filepath.Join(sub, "deeper", "graphic.png"), png)
+	return photo, broken, sub
+}
+
+func generate(t *testing.T, spec, format string) []byte {
+	mw := imagick.NewMagickWand()
+	defer mw.Destroy()
+	if err := mw.SetSize(320, 240); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.ReadImage(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := mw.SetImageFormat(format); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := mw.GetImageBlob()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blob
+}
+
+func TestCompress(t *testing.T) {
+	dir := t.TempDir()
+	photo, broken, sub := inputs(t, dir)
+	out := filepath.Join(dir, "out")
+	lines, code, stderr := run(t, "-out", out, photo, broken, sub)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0 (a rejection is not an error without -strict); stderr: %s", code, stderr)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("%d JSON lines, want one per input (3)", len(lines))
+	}
+	want := []struct {
+		input, output string
+		decisions     []string
+	}{
+		{photo, filepath.Join(out, "photo.jpg"), []string{"compressed"}},
+		{broken, "", []string{"rejected"}},
+		{filepath.Join(sub, "deeper", "graphic.png"), filepath.Join(out, "deeper", "graphic.png"), []string{"compressed", "kept-original"}},
+	}
+	for i, w := range want {
+		l := lines[i]
+		if l.Input != w.input || l.Output != w.output || !slices.Contains(w.decisions, l.Decision) {
+			t.Errorf("line %d: input %q output %q decision %s (%s); want %q, %q, one of %v", i, l.Input, l.Output, l.Decision, l.Reason, w.input, w.output, w.decisions)
+			continue
+		}
+		if l.Decision == "rejected" {
+			if !strings.HasPrefix(l.Reason, "corrupt: ") || l.BytesOut != 0 {
+				t.Errorf("rejected line %+v, want a corrupt reason and no output", l)
+			}
+			continue
+		}
+		data, err := os.ReadFile(l.Output)
+		if err != nil {
+			t.Fatalf("output file: %v", err)
+		}
+		in, _ := os.ReadFile(l.Input)
+		if len(data) != l.BytesOut || len(in) != l.BytesIn || l.BytesOut > l.BytesIn {
+			t.Errorf("%s: %d bytes in, %d out on disk; line says %d -> %d (never bigger)", l.Input, len(in), len(data), l.BytesIn, l.BytesOut)
+		}
+		mw := imagick.NewMagickWand()
+		if err := mw.ReadImageBlob(data); err != nil {
+			t.Errorf("%s does not decode: %v", l.Output, err)
+		} else if int(mw.GetImageWidth()) != l.Width || int(mw.GetImageHeight()) != l.Height || strings.ToLower(mw.GetImageFormat()) != l.FormatOut {
+			t.Errorf("%s is %s %dx%d, line says %s %dx%d", l.Output, mw.GetImageFormat(), mw.GetImageWidth(), mw.GetImageHeight(), l.FormatOut, l.Width, l.Height)
+		}
+		mw.Destroy()
+	}
+	if _, err := os.Stat(filepath.Join(out, "broken.jpg")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a rejected input left an output file (stat: %v)", err)
+	}
+}
+
+func TestStrict(t *testing.T) {
+	dir := t.TempDir()
+	photo, broken, _ := inputs(t, dir)
+	if _, code, _ := run(t, "-strict", "-out", filepath.Join(dir, "a"), photo); code != 0 {
+		t.Errorf("-strict without rejections: exit %d, want 0", code)
+	}
+	lines, code, _ := run(t, "-strict", "-out", filepath.Join(dir, "b"), broken, photo)
+	if code != 1 || len(lines) != 2 {
+		t.Errorf("-strict with a rejection: exit %d and %d lines, want 1 and both inputs processed", code, len(lines))
+	}
+}
+
+// TestConfig: the -config file is the settings JSON, parsed over the defaults.
+func TestConfig(t *testing.T) {
+	dir := t.TempDir()
+	photo, _, _ := inputs(t, dir)
+	cfg := filepath.Join(dir, "settings.json")
+	if err := os.WriteFile(cfg, []byte(`{"outputFormat":"webp","maxWidth":100,"webp":{"quality":50}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines, code, stderr := run(t, "-config", cfg, "-out", filepath.Join(dir, "out"), photo)
+	if code != 0 || len(lines) != 1 {
+		t.Fatalf("exit %d, %d lines; stderr %s", code, len(lines), stderr)
+	}
+	if l := lines[0]; l.FormatOut != "webp" || l.Width != 100 || l.Output != filepath.Join(dir, "out", "photo.webp") {
+		t.Errorf("got %s %dpx wide at %s; want webp, 100 px, out/photo.webp", l.FormatOut, l.Width, l.Output)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	photo, _, _ := inputs(t, dir)
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"jpeg":{"qualty":80}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	for name, args := range map[string][]string{
+		"no arguments":        nil,
+		"no -out":             {photo},
+		"no input":            {"-out", out},
+		"unknown flag":        {"-quality", "80", "-out", out, photo},
+		"misspelt setting":    {"-config", bad, "-out", out, photo},
+		"missing config file": {"-config", filepath.Join(dir, "none.json"), "-out", out, photo},
+		"missing input":       {"-out", out, filepath.Join(dir, "none.jpg")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			lines, code, stderr := run(t, args...)
+			if code != 2 || len(lines) != 0 || !strings.Contains(stderr, "usage: compress") && !strings.Contains(stderr, "compress:") {
+				t.Errorf("exit %d, %d lines, stderr %q; want exit 2, nothing processed, a message", code, len(lines), stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,66 @@
+package pipeline_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
+)
+
+// FuzzProcess feeds mutated images through the whole pipeline. Whatever the
+// bytes, Process must not crash or hang, must not fail transiently (no
+// deadline is involved), and must return a consistent result: an output that
+// decodes, never bigger unless the reason says why.
+//
+// Seeds are small generated images plus the shared corpus files under 100 kB.
+// CI runs it for a bounded time (new findings are minimised for up to
+// -fuzzminimizetime, 60 s by default, during which no executions count):
+//
+//	go test -run='^$' -fuzz=FuzzProcess -fuzztime=30s ./pipeline/
+func FuzzProcess(f *testing.F) {
+	f.Add(pattern(f, "plasma:fractal", 16, 16, "JPEG"), uint8(0))
+	f.Add(pattern(f, "gradient:red-blue", 16, 16, "PNG"), uint8(1))
+	f.Add(pattern(f, "plasma:fractal", 16, 16, "WEBP"), uint8(2))
+	f.Add(animatedGIF(f, 3), uint8(3))
+	for _, s := range corpus(f) {
+		if len(s.data) < 100<<10 {
+			f.Add(s.data, uint8(len(s.name)))
+		}
+	}
+	// Small limits keep each run fast; the variant byte picks output
+	// settings so that conversion and resizing are fuzzed too.
+	base := config.Default()
+	base.Limits = config.Limits{MaxInputBytes: 1 << 20, MaxPixels: 1 << 20, MaxDimension: 2048, MaxFrames: 16}
+	f.Fuzz(func(t *testing.T, in []byte, variant uint8) {
+		s := base
+		s.OutputFormat = []string{"", "", "jpeg", "png", "webp"}[variant%5]
+		if variant&0x80 != 0 {
+			s.MaxWidth, s.MaxHeight = 31, 17
+		}
+		start := time.Now()
+		r, err := pipeline.Process(context.Background(), in, s)
+		// Inputs are at most 1 MP: seconds would mean a hang.
+		if d := time.Since(start); d > 20*time.Second {
+			t.Fatalf("Process took %v on %d bytes", d, len(in))
+		}
+		if err != nil {
+			t.Fatalf("Process failed without a deadline: %v", err)
+		}
+		if r.Decision == pipeline.Rejected {
+			if r.Output != nil || r.Reason == "" {
+				t.Fatalf("rejection with output or without reason: %+v", r.Reason)
+			}
+			return
+		}
+		if len(r.Output) == 0 || r.BytesOut != len(r.Output) {
+			t.Fatalf("%s with %d output bytes, BytesOut %d", r.Decision, len(r.Output), r.BytesOut)
+		}
+		if r.BytesOut > r.BytesIn && !strings.HasPrefix(r.Reason, pipeline.ReasonLarger) {
+			t.Fatalf("output %d bytes > input %d without a reason", r.BytesOut, r.BytesIn)
+		}
+		readBack(t, r.Output)
+	})
+}
