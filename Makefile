@@ -38,7 +38,10 @@ local: deps magick ## Run the pipeline locally: MinIO + the real bootstrap under
 demo: deps magick ## Upload sample images (IMAGES=dir) through the local pipeline and summarise
 	cd test && go run ./cmd/local -demo $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
-.PHONY: synth diff deploy
+.PHONY: synth diff deploy oidc
+oidc: deps ## Deploy the GitHub OIDC roles, once per account (admin credentials, no Docker)
+	$(CDK) deploy --exclusively 'ImageCompressorGitHub-*'
+
 deploy: deps ## Deploy ENV to AWS: Docker builds the layer and the function (never skips bundling)
 	bash layers/imagemagick/local.sh fetch layers/imagemagick/src
 	$(CDK) deploy -c env=$(ENV)
@@ -55,6 +58,7 @@ test: deps magick tools vet lint unit fuzz e2e ## Everything CI runs: vet, lint,
 
 unit: ## Unit, snapshot and layer tests of every module
 	for m in $(MODULES); do (cd $$m && go test -count=1 $$(go list ./... | grep -v /e2e)); done
+	node --test .github/scripts/
 
 vet: ## go vet and gofmt on every module
 	test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo "gofmt: run gofmt -w on the files above"; exit 1; }
@@ -63,6 +67,7 @@ vet: ## go vet and gofmt on every module
 lint: tools ## golangci-lint per module, actionlint on the workflows
 	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...); done
 	$(ACTIONLINT)
+	shellcheck .github/scripts/*.sh layers/imagemagick/*.sh
 
 fuzz: ## A bounded run of the pipeline fuzzer, seeded with the corpus
 	cd function && go test -run='^$$' -fuzz=FuzzProcess -fuzztime=$${FUZZTIME:-30s} ./pipeline/
