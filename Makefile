@@ -67,7 +67,7 @@ vet: ## go vet and gofmt on every module
 lint: tools ## golangci-lint per module, actionlint on the workflows
 	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...); done
 	$(ACTIONLINT)
-	shellcheck .github/scripts/*.sh layers/imagemagick/*.sh
+	shellcheck -x -P SCRIPTDIR .github/scripts/*.sh layers/imagemagick/*.sh
 
 fuzz: ## A bounded run of the pipeline fuzzer, seeded with the corpus
 	cd function && go test -run='^$$' -fuzz=FuzzProcess -fuzztime=$${FUZZTIME:-30s} ./pipeline/
