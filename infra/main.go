@@ -37,8 +37,14 @@ func run() error {
 		app.Node().SetContext(jsii.String("aws:cdk:bundling-stacks"), []interface{}{})
 	}
 	// The CLI runs the app in the directory of cdk.json: the repository root.
-	if _, err := compressor.NewStacks(app, cfg.Environments, "."); err != nil {
+	stacks, err := compressor.NewStacks(app, cfg.Environments, ".")
+	if err != nil {
 		return err
+	}
+	if cfg.SkipBundling {
+		for _, s := range stacks {
+			compressor.MarkNotDeployable(s)
+		}
 	}
 	// GitHub OIDC roles (cdk.json "github"): one stack per account for all its
 	// environments, so a run for one environment (-c env=NAME) leaves them out.

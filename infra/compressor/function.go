@@ -38,7 +38,7 @@ const (
 func NewFunction(scope constructs.Construct, id string, props *FunctionProps) (awslambda.Function, error) {
 	e := props.Environment
 	removal := removalPolicy(e)
-	retention, err := logRetention(e.LogRetentionDays)
+	retention, err := LogRetention(e.LogRetentionDays)
 	if err != nil {
 		return nil, err
 	}
@@ -154,8 +154,8 @@ var retentionDays = map[int]awslogs.RetentionDays{
 	3653: awslogs.RetentionDays_TEN_YEARS,
 }
 
-// logRetention maps a number of days (envconfig.LogRetentionDays) to the CDK's enum.
-func logRetention(days int) (awslogs.RetentionDays, error) {
+// LogRetention maps a number of days (envconfig.LogRetentionDays) to the CDK's enum.
+func LogRetention(days int) (awslogs.RetentionDays, error) {
 	r, ok := retentionDays[days]
 	if !ok {
 		return "", fmt.Errorf("log retention of %d days: CloudWatch Logs accepts one of %v", days, envconfig.LogRetentionDays)

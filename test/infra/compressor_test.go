@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
@@ -374,4 +375,45 @@ func bucketARN(v any) string {
 		return "arn:aws:s3:::" + s
 	}
 	return strings.TrimSuffix(render(v), "}") + ".Arn}"
+}
+
+// A template synthesized with skipBundling=true carries a rule that
+// CloudFormation can never satisfy, so it cannot be deployed by mistake.
+func TestSkipBundlingTemplateIsNotDeployable(t *testing.T) {
+	e := variant("skipped", func(*envconfig.Environment) {})
+	_, tpl := build(t, e.Name, func() (awscdk.Stack, error) {
+		stack, err := compressor.NewStack(newApp(t, nil), compressor.StackName(e.Name), &compressor.StackProps{Environment: e, BuildContext: repoRoot})
+		if err == nil {
+			compressor.MarkNotDeployable(stack)
+		}
+		return stack, err
+	})
+	rule := path(*tpl.ToJSON(), "Rules", compressor.NotDeployableRule)
+	assertion, _ := path(rule, "Assertions").([]any)
+	if len(assertion) != 1 {
+		t.Fatalf("rule %s = %v, want one assertion", compressor.NotDeployableRule, rule)
+	}
+	eq, _ := path(assertion[0], "Assert", "Fn::Equals").([]any)
+	if len(eq) != 2 || eq[0] == eq[1] {
+		t.Errorf("assertion = %v, want Fn::Equals of two different constants (never true)", assertion[0])
+	}
+}
+
+// Every retention envconfig accepts has its CDK value, and the values differ.
+func TestLogRetentionCoversEnvconfig(t *testing.T) {
+	seen := map[string]int{}
+	for _, days := range envconfig.LogRetentionDays {
+		r, err := compressor.LogRetention(days)
+		if err != nil {
+			t.Errorf("LogRetention(%d): %v", days, err)
+			continue
+		}
+		if other, dup := seen[string(r)]; dup {
+			t.Errorf("LogRetention(%d) = LogRetention(%d) = %s", days, other, r)
+		}
+		seen[string(r)] = days
+	}
+	if _, err := compressor.LogRetention(10); err == nil {
+		t.Error("LogRetention(10) succeeded; CloudWatch has no 10-day retention")
+	}
 }
