@@ -125,7 +125,7 @@ func (h *Handler) timeLeft(ctx context.Context) (time.Duration, bool) {
 // query string ("a+b%2B.jpg" is "a b+.jpg"); MinIO also encodes "/" as %2F.
 func outcome(rec events.S3EventRecord) Outcome {
 	key, err := url.QueryUnescape(rec.S3.Object.Key)
-	if err != nil {
+	if err != nil { // unreachable from the runtime, which refuses such events; keep the record visible
 		key = rec.S3.Object.Key
 	}
 	return Outcome{Bucket: rec.S3.Bucket.Name, Key: key, ETag: strings.Trim(rec.S3.Object.ETag, `"`)}
