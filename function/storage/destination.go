@@ -96,9 +96,6 @@ func NewDestination(api DestinationAPI, bucket string) *Destination {
 	return &Destination{api: api, bucket: bucket}
 }
 
-// Bucket is the bucket the destination writes.
-func (d *Destination) Bucket() string { return d.bucket }
-
 // Provenance reads the provenance of the object at key; ok is false when
 // there is no object or one the compressor did not write.
 func (d *Destination) Provenance(ctx context.Context, key string) (p Provenance, ok bool, err error) {
