@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/metrics"
 )
 
 // AlarmsProps configures NewAlarms.
@@ -73,8 +75,8 @@ func NewAlarms(scope constructs.Construct, id string, props *AlarmsProps) Alarms
 		fn.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: fiveMinutes}), durationAlarmShare*timeoutMs)
 	a.add("FailureQueueNotEmpty", "Uploads could not be processed: their events are in the failure queue (one message each) waiting for someone to look.",
 		props.FailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: fiveMinutes}), 0)
-	a.add("Failed", "The function reported permanent failures (its "+MetricFailed+" metric).",
-		functionMetric(fn, MetricFailed, "Sum"), 0)
+	a.add("Failed", "Uploads could not be finished (S3 errors, deadlines): Lambda retries them, then they reach the failure queue.",
+		functionMetric(fn, metrics.Failed, "Sum"), 0)
 	return a
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/metrics"
 )
 
 // DashboardProps configures NewDashboard.
@@ -26,7 +28,7 @@ func NewDashboard(scope constructs.Construct, id string, props *DashboardProps) 
 	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
 
 	var outcomes []awscloudwatch.IMetric
-	for _, name := range OutcomeMetrics {
+	for _, name := range outcomeMetrics {
 		outcomes = append(outcomes, functionMetric(fn, name, "Sum"))
 	}
 	var alarmStatus []interfacesawscloudwatch.IAlarmRef
@@ -34,12 +36,17 @@ func NewDashboard(scope constructs.Construct, id string, props *DashboardProps) 
 		alarmStatus = append(alarmStatus, a)
 	}
 
-	d := awscloudwatch.NewDashboard(scope, &id, &awscloudwatch.DashboardProps{DashboardName: jsii.String(props.Name)})
+	// Dashboard names are unique per account: the region keeps two
+	// deployments of one environment apart.
+	name := props.Name + "-" + *awscdk.Stack_Of(scope).Region()
+	d := awscloudwatch.NewDashboard(scope, &id, &awscloudwatch.DashboardProps{DashboardName: jsii.String(name)})
 	d.AddWidgets(
 		graph("Uploads by outcome", outcomes, nil),
-		graph("Bytes saved", []awscloudwatch.IMetric{functionMetric(fn, MetricBytesSaved, "Sum")}, nil),
+		graph("Bytes in, out and saved", []awscloudwatch.IMetric{
+			functionMetric(fn, metrics.BytesIn, "Sum"), functionMetric(fn, metrics.BytesOut, "Sum"), functionMetric(fn, metrics.BytesSaved, "Sum"),
+		}, nil),
 		graph("Time per upload (ms)", []awscloudwatch.IMetric{
-			functionMetric(fn, MetricDuration, "p50"), functionMetric(fn, MetricDuration, "p99"),
+			functionMetric(fn, metrics.Duration, "p50"), functionMetric(fn, metrics.Duration, "p99"),
 		}, nil),
 	)
 	d.AddWidgets(

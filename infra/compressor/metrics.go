@@ -5,34 +5,21 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/metrics"
 )
 
-// The function's own metrics, which it logs in CloudWatch's embedded metric
-// format: namespace, one dimension (the function's name, so environments that
-// share an account stay apart) and the metric names. The function writes the
-// same names; this is the one place the stack spells them.
-const (
-	MetricsNamespace = "S3ImageCompressor"
-	MetricsDimension = "FunctionName"
+// outcomeMetrics are the counts, one per outcome of an upload.
+var outcomeMetrics = []string{metrics.Processed, metrics.KeptOriginal, metrics.Rejected, metrics.Failed, metrics.Skipped}
 
-	MetricProcessed    = "Processed"    // count: uploads compressed
-	MetricKeptOriginal = "KeptOriginal" // count: output not smaller, original (stripped) stored
-	MetricRejected     = "Rejected"     // count: not an allowed image, too large, corrupt, ...
-	MetricFailed       = "Failed"       // count: permanent failures, each also sent to the failure queue
-	MetricSkipped      = "Skipped"      // count: duplicates, stale events, keys outside the prefix
-	MetricBytesSaved   = "BytesSaved"   // bytes: input minus output
-	MetricDuration     = "Duration"     // milliseconds per upload
-)
-
-// OutcomeMetrics are the counts, one per outcome of an upload.
-var OutcomeMetrics = []string{MetricProcessed, MetricKeptOriginal, MetricRejected, MetricFailed, MetricSkipped}
-
-// functionMetric is one of fn's embedded metrics over five minutes.
+// functionMetric is one of the metrics fn writes in CloudWatch's embedded
+// metric format (names, namespace and dimension from function/metrics), over
+// five minutes.
 func functionMetric(fn awslambda.IFunction, name, statistic string) awscloudwatch.Metric {
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-		Namespace:     jsii.String(MetricsNamespace),
+		Namespace:     jsii.String(metrics.Namespace),
 		MetricName:    jsii.String(name),
-		DimensionsMap: &map[string]*string{MetricsDimension: fn.FunctionName()},
+		DimensionsMap: &map[string]*string{metrics.DimensionFunctionName: fn.FunctionName()},
 		Statistic:     jsii.String(statistic),
 		Period:        awscdk.Duration_Minutes(jsii.Number(5)),
 	})

@@ -281,7 +281,7 @@ func checkStack(t *testing.T, s *synthesized) {
 		topicID, _ := only(t, doc, "AWS::SNS::Topic", func(map[string]any) bool { return true })
 		want := map[string]string{
 			"AWS/Lambda Errors": "", "AWS/Lambda Throttles": "", "AWS/Lambda Duration": "p99",
-			"AWS/SQS ApproximateNumberOfMessagesVisible": "", compressor.MetricsNamespace + " " + compressor.MetricFailed: "",
+			"AWS/SQS ApproximateNumberOfMessagesVisible": "", "S3ImageCompressor Failed": "",
 		}
 		got := map[string]string{}
 		for id, a := range resourcesOf(doc, "AWS::CloudWatch::Alarm") {
@@ -290,6 +290,10 @@ func checkStack(t *testing.T, s *synthesized) {
 			if a["ComparisonOperator"] != "GreaterThanThreshold" || !slices.Contains(list(a["AlarmActions"]), "${"+topicID+"}") ||
 				!slices.Contains(list(a["OKActions"]), "${"+topicID+"}") {
 				t.Errorf("alarm %s (%s) = %v, want GreaterThanThreshold notifying topic %s on alarm and OK", id, key, a, topicID)
+			}
+			// The function's own metrics carry the dimension function/metrics writes.
+			if dims := render(a["Dimensions"]); key == "S3ImageCompressor Failed" && dims != `[{"Name":"FunctionName","Value":{"Ref":"`+fnID+`"}}]` {
+				t.Errorf("alarm %s dimensions = %s, want FunctionName = the compressor %s", id, dims, fnID)
 			}
 			if key == "AWS/Lambda Duration" && a["Threshold"] != 0.8*float64(e.TimeoutSeconds*1000) {
 				t.Errorf("duration alarm threshold = %v ms, want 80%% of the %d s timeout", a["Threshold"], e.TimeoutSeconds)
