@@ -54,6 +54,11 @@ const (
 	MaxTimeoutSeconds = 900
 )
 
+// MaxSettingsBytes bounds the compression settings as JSON: Lambda allows 4 KB
+// for all environment variables, and the bucket names and the queue URL need
+// the rest.
+const MaxSettingsBytes = 3 << 10
+
 // Environment is one deployment of the stack. Zero values mean "default" except
 // where noted; Parse fills the defaults in.
 type Environment struct {
@@ -157,6 +162,10 @@ func (e Environment) Validate() error {
 	}
 	if err := e.Compression.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("compression: %w", err))
+	}
+	// Settings is plain strings, numbers and booleans: it always marshals.
+	if doc, _ := json.Marshal(e.Compression); len(doc) > MaxSettingsBytes {
+		bad("compression: %d bytes as JSON; the function's environment holds at most %d", len(doc), MaxSettingsBytes)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("environment %q in cdk.json: %w", e.Name, err)

@@ -2,6 +2,7 @@ package envconfig_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -96,6 +97,20 @@ func TestParseRejects(t *testing.T) {
 				t.Errorf("Parse(%s) error = %v, want one containing %q", tt.doc, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestParseRejectsSettingsTooLargeForLambda(t *testing.T) {
+	var suffixes []string
+	for i := range 400 {
+		suffixes = append(suffixes, fmt.Sprintf(".x%03d", i))
+	}
+	doc, err := json.Marshal(map[string]any{"dev": map[string]any{"compression": map[string]any{"suffixes": suffixes}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := envconfig.Parse(doc); err == nil || !strings.Contains(err.Error(), "environment holds at most") {
+		t.Errorf("Parse(400 suffixes) error = %v, want one about Lambda's environment size", err)
 	}
 }
 

@@ -40,14 +40,17 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	for k, v := range map[string]string{
 		"TMPDIR": tmp,
 		"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
 		"FAKE_DOCKER_LOG": filepath.Join(tmp, "fake-docker.log"),
 		"CDK_DOCKER":      filepath.Join(repoRoot, "test", "infra", "testdata", "fake-docker"),
 	} {
-		os.Setenv(k, v)
+		if err := os.Setenv(k, v); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	jsii.Close()
 	defer jsii.Close()

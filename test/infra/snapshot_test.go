@@ -32,7 +32,9 @@ func TestCompressorSnapshots(t *testing.T) {
 	for _, f := range files {
 		if name := filepath.Base(f); !slices.Contains(want, name) {
 			if *update {
-				os.Remove(f)
+				if err := os.Remove(f); err != nil {
+					t.Error(err)
+				}
 				continue
 			}
 			t.Errorf("snapshot %s belongs to no environment in cdk.json: delete it (make snapshot does)", f)
