@@ -23,8 +23,15 @@ func main() {
 	}
 }
 
-func run() error {
+func run() (err error) {
 	defer jsii.Close()
+	// The CDK reports errors (a failed Docker build, cdk-nag findings) as
+	// panics; the CLI user needs their message, not a Go stack.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
 	app := awscdk.NewApp(nil)
 
 	cfg, err := envconfig.FromContext(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
