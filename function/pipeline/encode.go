@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
 
 // encode writes the frames in the output format with that format's settings.
@@ -75,6 +77,11 @@ const pngSmallPixels = 4_000_000
 // encode twice cheaply, both are tried and the smaller kept. The writer
 // chooses the smallest lossless colour type itself (palette when the colours
 // fit, 16 bits only when the samples need them).
+//
+// A PNG input's colour chunks are copied into the output as they were (see
+// strip.CopyPNGColour); when it has an ICC profile, the output keeps its
+// colour type and bit depth, because an RGB profile is invalid in a grey PNG
+// (and the writer turns grey-looking RGB into grey).
 func encodePNG(j *job) error {
 	mw := j.mw
 	if err := firstError(
@@ -83,21 +90,44 @@ func encodePNG(j *job) error {
 	); err != nil {
 		return err
 	}
+	if depth, colourType, ok := pngIHDR(j.in); ok && j.inFmt == formatPNG && len(mw.GetImageProfile("icc")) > 0 {
+		if err := firstError(
+			mw.SetOption("png:color-type", strconv.Itoa(int(colourType))),
+			mw.SetOption("png:bit-depth", strconv.Itoa(int(depth))),
+		); err != nil {
+			return err
+		}
+	}
 	level := uint(j.s.PNG.CompressionLevel) * 10
 	if err := pngAttempt(j, level+5); err != nil {
 		return err
 	}
-	if !filtersDiffer(j.out, level) || mw.GetImageWidth()*mw.GetImageHeight() > pngSmallPixels {
+	if filtersDiffer(j.out, level) && mw.GetImageWidth()*mw.GetImageHeight() <= pngSmallPixels {
+		first := j.out
+		if err := pngAttempt(j, level+6); err != nil {
+			return err
+		}
+		if len(first) <= len(j.out) {
+			j.out = first
+		}
+	}
+	if j.inFmt != formatPNG {
 		return nil
 	}
-	first := j.out
-	if err := pngAttempt(j, level+6); err != nil {
-		return err
+	out, err := strip.CopyPNGColour(j.out, j.in)
+	if err != nil {
+		return reject(ReasonCorrupt, "%v", err)
 	}
-	if len(first) <= len(j.out) {
-		j.out = first
-	}
+	j.out = out
 	return nil
+}
+
+// pngIHDR returns the bit depth and colour type a PNG declares.
+func pngIHDR(b []byte) (depth, colourType byte, ok bool) {
+	if len(b) < 26 || string(b[12:16]) != "IHDR" {
+		return 0, 0, false
+	}
+	return b[24], b[25], true
 }
 
 func pngAttempt(j *job, quality uint) error {
@@ -113,8 +143,8 @@ func pngAttempt(j *job, quality uint) error {
 // filtersDiffer reports whether filter 6 would encode differently from 5:
 // only for grey or palette output (IHDR colour type 0 or 3) or low levels.
 func filtersDiffer(png []byte, level uint) bool {
-	const colourType = 8 + 8 + 9 // signature, IHDR length and type, width, height, bit depth
-	return level < 50 || len(png) <= colourType || png[colourType] == 0 || png[colourType] == 3
+	_, colourType, ok := pngIHDR(png)
+	return level < 50 || !ok || colourType == 0 || colourType == 3
 }
 
 // encodeWebP: lossy with the configured quality and method, or lossless when

@@ -3,6 +3,7 @@ package strip_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"image"
 	"image/png"
@@ -173,5 +174,27 @@ func TestPNGKeepsOrientation(t *testing.T) {
 	}
 	if bytes.Contains(out, []byte("GPS")) {
 		t.Error("GPS survived")
+	}
+}
+
+func TestCopyPNGColour(t *testing.T) {
+	gama := pngChunk("gAMA", []byte{0, 0, 0x88, 0xB8})
+	chrm := pngChunk("cHRM", make([]byte, 32))
+	original := withChunks(t, smallPNG(t), [][]byte{gama, pngChunk("tEXt", []byte("a\x00b"))}, nil)
+	// An encoder's output that lost gAMA, invented cHRM and added bKGD.
+	encoded := withChunks(t, smallPNG(t), [][]byte{chrm, pngChunk("bKGD", []byte{0, 0, 0, 0, 0, 0})}, nil)
+	out, err := strip.CopyPNGColour(encoded, original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := pngChunkTypes(t, out), []string{"IHDR", "gAMA", "bKGD", "IDAT", "IEND"}; !slices.Equal(got, want) {
+		t.Errorf("chunks %v, want %v", got, want)
+	}
+	if !bytes.Equal(pngChunkData(out, "gAMA"), []byte{0, 0, 0x88, 0xB8}) {
+		t.Error("gAMA value changed")
+	}
+	assertSamePixels(t, encoded, out)
+	if _, err := strip.CopyPNGColour(encoded, original[:len(original)-12]); !errors.Is(err, strip.ErrMalformed) {
+		t.Errorf("truncated original: %v, want ErrMalformed", err)
 	}
 }
