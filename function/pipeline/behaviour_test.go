@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -310,4 +311,52 @@ func viewed(t *testing.T, data []byte) *imagick.MagickWand {
 		t.Fatal(err)
 	}
 	return mw
+}
+
+// TestJPEGOptimizedHuffman: a baseline output carries Huffman tables built
+// for the image, not the example tables of the JPEG standard (Annex K), which
+// ImageMagick falls back to when its memory limit is below the size of the
+// image's samples (here 640x480x3 bytes against 800 kB).
+func TestJPEGOptimizedHuffman(t *testing.T) {
+	in := pattern(t, "plasma:fractal", 640, 480, "JPEG", func(mw *imagick.MagickWand) error { return mw.SetImageCompressionQuality(100) })
+	r := process(t, in, settings(func(s *config.Settings) { s.JPEG.Progressive = false; s.Limits.MemoryBytes = 800_000 }))
+	standardDC := []byte{0x00, 0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0} // class 0, id 0, code counts
+	found := false
+	for pos := 2; pos+4 < len(r.Output) && r.Output[pos+1] != 0xDA; {
+		n := int(r.Output[pos+2])<<8 | int(r.Output[pos+3])
+		if r.Output[pos+1] == 0xC4 {
+			found = true
+			if bytes.Contains(r.Output[pos+4:pos+2+n], standardDC) {
+				t.Error("the output uses the standard luminance DC table: Huffman coding was not optimised")
+			}
+		}
+		pos += 2 + n
+	}
+	if !found {
+		t.Fatal("no DHT segment before the first scan")
+	}
+}
+
+// TestWebPSettings: quality and method reach the encoder; lossless is lossless.
+func TestWebPSettings(t *testing.T) {
+	in := pattern(t, "plasma:fractal", 320, 240, "PNG", func(mw *imagick.MagickWand) error { return mw.SetImageDepth(8) }) // WebP holds 8 bits
+	size := func(w config.WebP) pipeline.Result {
+		r := process(t, in, settings(func(s *config.Settings) { s.OutputFormat = "webp"; s.WebP = w }))
+		if r.FormatOut != "webp" {
+			t.Fatalf("%s %s (%s), want webp", r.Decision, r.FormatOut, r.Reason)
+		}
+		return r
+	}
+	low, high := size(config.WebP{Quality: 20, Method: 4}), size(config.WebP{Quality: 95, Method: 4})
+	if low.BytesOut >= high.BytesOut {
+		t.Errorf("quality 20 gave %d bytes, quality 95 %d; want fewer at 20", low.BytesOut, high.BytesOut)
+	}
+	if fast, slow := size(config.WebP{Quality: 80, Method: 0}), size(config.WebP{Quality: 80, Method: 6}); fast.BytesOut == slow.BytesOut {
+		t.Errorf("method 0 and 6 both gave %d bytes; want the method to reach the encoder", fast.BytesOut)
+	}
+	lossless := size(config.WebP{Quality: 80, Method: 4, Lossless: true})
+	if !isVP8L(lossless.Output) {
+		t.Error("lossless output is not VP8L")
+	}
+	checkLossless(t, in, lossless)
 }

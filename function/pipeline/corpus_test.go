@@ -283,9 +283,13 @@ func checkCMYK(t *testing.T, in []byte, r pipeline.Result) {
 	}
 }
 
+// checkWebP: a lossless WebP stays lossless.
 func checkWebP(t *testing.T, in []byte, r pipeline.Result) {
-	if r.Decision == pipeline.Compressed && isVP8L(in) && !isVP8L(r.Output) {
-		t.Error("a lossless WebP was re-encoded lossy")
+	if r.Decision == pipeline.Compressed && isVP8L(in) {
+		if !isVP8L(r.Output) {
+			t.Error("a lossless WebP was re-encoded lossy")
+		}
+		checkLossless(t, in, r)
 	}
 }
 

@@ -148,15 +148,23 @@ func filtersDiffer(png []byte, level uint) bool {
 }
 
 // encodeWebP: lossy with the configured quality and method, or lossless when
-// configured or when the input WebP was lossless.
+// configured or when the input WebP was lossless. For lossless output the
+// quality is 100: ImageMagick also passes the quality as libwebp's
+// near-lossless level, which below 100 changes pixels. Lossless output keeps
+// the colour of fully transparent pixels too ("exact").
 func encodeWebP(j *job) error {
 	mw := j.mw
 	lossless := j.s.WebP.Lossless || j.losslessWebP
+	quality := uint(j.s.WebP.Quality)
+	if lossless {
+		quality = 100
+	}
 	err := firstError(
 		mw.SetImageFormat(formatWebP.magick),
-		setQuality(mw, uint(j.s.WebP.Quality)),
+		setQuality(mw, quality),
 		mw.SetOption("webp:method", strconv.Itoa(j.s.WebP.Method)),
 		mw.SetOption("webp:lossless", strconv.FormatBool(lossless)),
+		mw.SetOption("webp:exact", strconv.FormatBool(lossless)),
 	)
 	if err != nil {
 		return err
