@@ -81,6 +81,9 @@ func NewFunction(scope constructs.Construct, id string, props *FunctionProps) (a
 		Environment:  jsiiStrings(env),
 		Role:         role,
 		LogGroup:     logs,
+		// The handler logs with slog through lambdacontext, which writes JSON only
+		// when the function's log format says so.
+		LoggingFormat: awslambda.LoggingFormat_JSON,
 
 		ReservedConcurrentExecutions: reserved(e.ReservedConcurrency),
 		RetryAttempts:                jsii.Number(retryAttempts),

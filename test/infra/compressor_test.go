@@ -191,6 +191,10 @@ func checkStack(t *testing.T, s *synthesized) {
 				t.Errorf("function %s = %v, want %v", k, fn[k], v)
 			}
 		}
+		// JSON, or the handler's slog lines arrive as text.
+		if lc, _ := fn["LoggingConfig"].(map[string]any); lc["LogFormat"] != "JSON" {
+			t.Errorf("function LoggingConfig = %v, want LogFormat JSON", fn["LoggingConfig"])
+		}
 		if layers := list(fn["Layers"]); len(layers) != 1 || len(resourcesOf(doc, "AWS::Lambda::LayerVersion")) != 1 {
 			t.Errorf("function layers = %v, want the one ImageMagick layer", layers)
 		}
