@@ -53,8 +53,8 @@ diff: deps ## Compare ENV with a saved template offline: make diff TEMPLATE=file
 	$(CDK) diff -c env=$(ENV) -c skipBundling=true --template "$(TEMPLATE)"
 
 ##@ Developing it
-.PHONY: test unit vet lint fuzz e2e snapshot bench
-test: deps magick tools vet lint unit fuzz e2e ## Everything CI runs: vet, lint, unit, snapshot, fuzz, end-to-end tests
+.PHONY: test unit vet lint cdk-check fuzz e2e snapshot bench
+test: deps magick tools vet lint unit cdk-check fuzz e2e ## Everything CI runs: vet, lint, unit, snapshot, fuzz, end-to-end tests
 
 unit: ## Unit, snapshot and layer tests of every module
 	for m in $(MODULES); do (cd $$m && go test -count=1 $$(go list ./... | grep -v /e2e)); done
@@ -68,6 +68,9 @@ lint: tools ## golangci-lint per module, actionlint on the workflows
 	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...); done
 	$(ACTIONLINT)
 	shellcheck -x -P SCRIPTDIR .github/scripts/*.sh layers/imagemagick/*.sh
+
+cdk-check: deps ## Synthesize every stack through the CDK CLI without Docker (cdk-nag must pass)
+	$(CDK) synth -c skipBundling=true -q
 
 fuzz: ## A bounded run of the pipeline fuzzer, seeded with the corpus
 	cd function && go test -run='^$$' -fuzz=FuzzProcess -fuzztime=$${FUZZTIME:-30s} ./pipeline/
