@@ -16,8 +16,8 @@ func detect(j *job) error {
 	if len(j.in) == 0 {
 		return reject(ReasonEmpty, "the input has no bytes")
 	}
-	if max := j.s.Limits.MaxInputBytes; int64(len(j.in)) > max {
-		return reject(ReasonTooLarge, "%d bytes, limit %d", len(j.in), max)
+	if maxBytes := j.s.Limits.MaxInputBytes; int64(len(j.in)) > maxBytes {
+		return reject(ReasonTooLarge, "%d bytes, limit %d", len(j.in), maxBytes)
 	}
 	f, ok, other := sniff(j.in)
 	switch {

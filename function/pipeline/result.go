@@ -19,7 +19,7 @@ func (j *job) decide() (Result, error) {
 	}
 	r := j.compressed()
 	if converted && len(j.out) >= len(j.in) {
-		r.Reason = fmt.Sprintf("%s: converted %s to %s as configured; %d bytes, the input %d", ReasonLarger, j.inFmt.name, j.outFmt.name, len(j.out), len(j.in))
+		r.Reason = fmt.Sprintf("%s: converted %s to %s; %d bytes, the input %d", ReasonLarger, j.inFmt.name, j.outFmt.name, len(j.out), len(j.in))
 	}
 	return r, nil
 }
