@@ -124,7 +124,7 @@ func once(ctx context.Context, o Options, s3URL, kind string, events [2][]byte) 
 	if err != nil {
 		return Sample{}, err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	rie := exec.Command(o.RIE, "--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", "127.0.0.1:"+strconv.Itoa(ports[1]), o.Bootstrap)
@@ -198,7 +198,7 @@ func invoke(ctx context.Context, addr string, event []byte) (time.Duration, []by
 	if err != nil {
 		return 0, nil, fmt.Errorf("invoke: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	elapsed := time.Since(start)
 	if err != nil || resp.StatusCode != http.StatusOK {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,12 @@ type Image struct {
 	Category string // MANIFEST.tsv's category, "" without a manifest
 	Format   string // from the file's magic bytes: jpeg, png, gif, webp, heic, avif, tiff; "" if unknown
 	Bytes    int64
-	// Width, Height and Frames as ImageMagick reads the header; 0 when it cannot.
+	// Width, Height and Frames as ImageMagick reads the header, else as
+	// MANIFEST.tsv declares them (bombs exceed the policy's limits); 0 when
+	// neither says.
 	Width, Height, Frames int
+	// Orientation is the EXIF orientation ImageMagick reads (1..8), 0 if none.
+	Orientation int
 }
 
 // Class is the report group an image belongs to: its format, or malformed/bomb.
@@ -60,7 +65,7 @@ func Load(ctx context.Context, dir, magick string) ([]Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("corpus %s: %w", dir, err)
 	}
-	categories, err := readManifest(filepath.Join(dir, "MANIFEST.tsv"))
+	manifest, err := readManifest(filepath.Join(dir, "MANIFEST.tsv"))
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +79,13 @@ func Load(ctx context.Context, dir, magick string) ([]Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		im.Category = categories[name]
+		entry := manifest[name]
+		im.Category = entry.category
+		if im.Width == 0 {
+			if _, err := fmt.Sscanf(entry.size, "%dx%d", &im.Width, &im.Height); err == nil {
+				im.Frames = 1
+			}
+		}
 		images = append(images, im)
 	}
 	if len(images) == 0 {
@@ -83,7 +94,10 @@ func Load(ctx context.Context, dir, magick string) ([]Image, error) {
 	return images, nil
 }
 
-func readManifest(path string) (map[string]string, error) {
+type manifestEntry struct{ category, size string }
+
+// readManifest reads the file, category and WxH columns, found by the header row.
+func readManifest(path string) (map[string]manifestEntry, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -91,19 +105,30 @@ func readManifest(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("corpus manifest: %w", err)
 	}
-	defer f.Close()
-	categories := map[string]string{}
+	defer func() { _ = f.Close() }() // read only
+	entries := map[string]manifestEntry{}
+	col := map[string]int{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) >= 2 && cols[0] != "file" {
-			categories[cols[0]] = cols[1]
+		if len(col) == 0 {
+			for i, name := range cols {
+				col[name] = i
+			}
+			continue
 		}
+		get := func(name string) string {
+			if i, ok := col[name]; ok && i < len(cols) {
+				return cols[i]
+			}
+			return ""
+		}
+		entries[get("file")] = manifestEntry{category: get("category"), size: get("WxH")}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("corpus manifest %s: %w", path, err)
 	}
-	return categories, nil
+	return entries, nil
 }
 
 func describe(ctx context.Context, path, magick string) (Image, error) {
@@ -113,29 +138,32 @@ func describe(ctx context.Context, path, magick string) (Image, error) {
 	}
 	im := Image{Path: path, Name: filepath.Base(path), Format: Sniff(data), Bytes: int64(len(data))}
 	// Malformed files and bombs may not identify; they still belong in the run.
-	im.Width, im.Height, im.Frames = identify(ctx, magick, path)
+	identify(ctx, magick, &im)
 	return im, nil
 }
 
-// identify returns the first frame's size and the frame count, or zeros.
-func identify(ctx context.Context, magick, path string) (w, h, frames int) {
+// identify fills in the first frame's size and orientation and the frame
+// count, or leaves them 0.
+func identify(ctx context.Context, magick string, im *Image) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, magick, "identify", "-ping", "-format", "%w %h\n", path).Output()
-	if err != nil {
-		return 0, 0, 0
+	out, err := exec.CommandContext(ctx, magick, "identify", "-ping", "-format", "%w %h %[orientation]\n", im.Path).Output()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err != nil || len(lines) == 0 {
+		return
 	}
-	lines := strings.Fields(string(out))
-	if len(lines) < 2 {
-		return 0, 0, 0
-	}
-	w, errW := strconv.Atoi(lines[0])
-	h, errH := strconv.Atoi(lines[1])
+	f := strings.Fields(lines[0] + " Undefined")
+	w, errW := strconv.Atoi(f[0])
+	h, errH := strconv.Atoi(f[1])
 	if errW != nil || errH != nil {
-		return 0, 0, 0
+		return
 	}
-	return w, h, len(lines) / 2
+	im.Width, im.Height, im.Frames = w, h, len(lines)
+	im.Orientation = slices.Index(orientations, f[2]) + 1
 }
+
+// orientations are ImageMagick's names of the EXIF orientations 1..8.
+var orientations = []string{"TopLeft", "TopRight", "BottomRight", "BottomLeft", "LeftTop", "RightTop", "RightBottom", "LeftBottom"}
 
 // Sniff names a file's format from its first bytes, as the pipeline would see
 // it, so a mislabelled extension does not put an image in the wrong group.

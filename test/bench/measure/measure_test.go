@@ -92,3 +92,20 @@ func TestRunStopsAtDeadline(t *testing.T) {
 		t.Errorf("Run returned after %v, want soon after the 100ms deadline", time.Since(start))
 	}
 }
+
+// Linux carries the RSS peak across exec and Go starts children with vfork:
+// measured naively, a small child of a big parent reports the parent's peak.
+func TestSmallChildOfBigParentReportsItsOwnRSS(t *testing.T) {
+	sink = make([]byte, 200<<20)
+	for i := range sink {
+		sink[i] = 1
+	}
+	defer func() { sink = nil }()
+	s, err := measure.Run(context.Background(), nil, nil, measure.Cmd{Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MaxRSS > 32<<20 {
+		t.Errorf("`true` run by a parent that touched 200 MiB: peak RSS %d MiB, want its own few MiB", s.MaxRSS>>20)
+	}
+}

@@ -6,11 +6,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/png"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 )
 
 // Scorer computes SSIM with ImageMagick's `compare -metric SSIM`. Both images
@@ -41,6 +48,9 @@ type grey struct {
 // input's EXIF orientation first (see Tool.OrientInput); the output's own
 // orientation tag, if it kept one, is always applied.
 func (s *Scorer) SSIM(ctx context.Context, input, output string, orientInput bool) (float64, error) {
+	if samePixels(input, output) {
+		return 1, nil
+	}
 	in, err := s.input(ctx, input, orientInput)
 	if err != nil {
 		return 0, err
@@ -80,9 +90,9 @@ func (s *Scorer) input(ctx context.Context, path string, orient bool) (grey, err
 	return n.img, n.err
 }
 
-// normalise writes path's first frame as a grey PNG (fast zlib level, 16 bits
-// kept) into s.Dir. PNG because the project's security policy allows few
-// formats, and this is one.
+// normalise writes path's first frame as a grey PNG (stored, not deflated:
+// written and read fast; 16 bits kept) into s.Dir. PNG because the project's
+// security policy allows few formats, and this is one.
 func (s *Scorer) normalise(ctx context.Context, path string, orient bool) (grey, error) {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%t", path, orient)))
 	out := filepath.Join(s.Dir, hex.EncodeToString(sum[:8])+".png")
@@ -90,7 +100,7 @@ func (s *Scorer) normalise(ctx context.Context, path string, orient bool) (grey,
 	if orient {
 		args = append(args, "-auto-orient")
 	}
-	args = append(args, "-colorspace", "gray", "-print", "%w %h", "-define", "png:compression-level=1", out)
+	args = append(args, "-colorspace", "gray", "-print", "%w %h", "-define", "png:compression-level=0", out)
 	cmd := exec.CommandContext(ctx, s.Magick, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -99,4 +109,41 @@ func (s *Scorer) normalise(ctx context.Context, path string, orient bool) (grey,
 		return grey{}, fmt.Errorf("decode %s for SSIM: %w: %s", filepath.Base(path), err, firstLine(stderr.String()))
 	}
 	return grey{path: out, size: string(size)}, nil
+}
+
+// samePixels says whether two PNG or GIF files decode (first frame) to the
+// same pixels. Lossless outputs, most PNGs, are settled in-process this way;
+// a comparison with ImageMagick costs a few processes each.
+func samePixels(a, b string) bool {
+	imgA, okA := decodeLossless(a)
+	imgB, okB := decodeLossless(b)
+	if !okA || !okB || imgA.Bounds().Size() != imgB.Bounds().Size() {
+		return false
+	}
+	ra, rb := imgA.Bounds(), imgB.Bounds()
+	for y := 0; y < ra.Dy(); y++ {
+		for x := 0; x < ra.Dx(); x++ {
+			if color.RGBA64Model.Convert(imgA.At(ra.Min.X+x, ra.Min.Y+y)) != color.RGBA64Model.Convert(imgB.At(rb.Min.X+x, rb.Min.Y+y)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func decodeLossless(path string) (image.Image, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	var img image.Image
+	switch corpus.Sniff(data) {
+	case "png":
+		img, err = png.Decode(bytes.NewReader(data))
+	case "gif":
+		img, err = gif.Decode(bytes.NewReader(data))
+	default:
+		return nil, false
+	}
+	return img, err == nil
 }
