@@ -1,6 +1,8 @@
-// Package coldstart measures the function's cold start: the real bootstrap
-// under the Lambda runtime interface emulator, which starts it on the first
-// invocation, answering one event against an in-process S3 (gofakes3).
+// Package coldstart measures the function as Lambda runs it: the real
+// bootstrap under the Lambda runtime interface emulator, which starts it on the
+// first invocation, answering events against an in-process S3 (gofakes3).
+// It times cold starts and reads the bootstrap's peak RSS, also for the
+// largest photo, which is what must fit in the function's memory.
 package coldstart
 
 import (
@@ -30,7 +32,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 )
 
-// The two events a cold function is measured with.
+// The events a cold function is measured with.
 const (
 	// Skipped is a key outside the source prefix: the function starts,
 	// decides and answers without touching S3 or an image, so the time is the
@@ -39,15 +41,25 @@ const (
 	// Tiny is a small JPEG in the source prefix: init plus one real, cheap
 	// get-compress-put round trip.
 	Tiny = "tiny-image"
+	// Photo is Options.Photo: its peak RSS is the function's at its largest.
+	Photo = "largest-photo"
 )
 
 // Options say what to run.
 type Options struct {
 	RIE, Bootstrap string
 	TinyJPEG       []byte
-	MemoryMB       int    // the function's memory size as Lambda would report it
-	Dir            string // logs and the function's TMPDIR
-	Settings       config.Settings
+	// Photo, when set, is run like the tiny image; Name gives the extension.
+	Photo    Object
+	MemoryMB int    // the function's memory size as Lambda would report it
+	Dir      string // logs and the function's TMPDIR
+	Settings config.Settings
+}
+
+// Object is an upload.
+type Object struct {
+	Name string
+	Data []byte
 }
 
 // Sample is one cold start.
@@ -71,7 +83,7 @@ const (
 	destBucket   = "bench-destination"
 )
 
-// Measure starts a fresh emulator and bootstrap for each of runs × the two
+// Measure starts a fresh emulator and bootstrap for each of runs × the
 // events, so every first invocation is a cold start.
 func Measure(ctx context.Context, o Options, runs int) ([]Sample, error) {
 	if err := os.MkdirAll(filepath.Join(o.Dir, "tmp"), 0o755); err != nil {
@@ -86,19 +98,27 @@ func Measure(ctx context.Context, o Options, runs int) ([]Sample, error) {
 	s3 := httptest.NewServer(gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server())
 	defer s3.Close()
 
+	uploads := map[string]Object{Tiny: {Name: "tiny.jpg", Data: o.TinyJPEG}}
+	kinds := []string{Skipped, Tiny}
+	if len(o.Photo.Data) > 0 {
+		uploads[Photo] = o.Photo
+		kinds = append(kinds, Photo)
+	}
 	var samples []Sample
 	for run := range runs {
-		for _, kind := range []string{Skipped, Tiny} {
+		for _, kind := range kinds {
+			// Two objects: one per invocation, so the second is no duplicate.
 			var events [2][]byte
 			for i := range events {
 				key := fmt.Sprintf("elsewhere/run%d-%d.jpg", run, i)
-				if kind == Tiny {
-					key = fmt.Sprintf("%srun%d-%d.jpg", o.Settings.SourcePrefix, run, i)
-					if _, err := backend.PutObject(sourceBucket, key, nil, bytes.NewReader(o.TinyJPEG), int64(len(o.TinyJPEG)), nil); err != nil {
+				obj, upload := uploads[kind]
+				if upload {
+					key = fmt.Sprintf("%s%s-run%d-%d%s", o.Settings.SourcePrefix, kind, run, i, filepath.Ext(obj.Name))
+					if _, err := backend.PutObject(sourceBucket, key, nil, bytes.NewReader(obj.Data), int64(len(obj.Data)), nil); err != nil {
 						return nil, fmt.Errorf("fake S3: %w", err)
 					}
 				}
-				events[i] = s3Event(sourceBucket, key, o.TinyJPEG)
+				events[i] = s3Event(sourceBucket, key, obj.Data)
 			}
 			s, err := once(ctx, o, s3.URL, kind, events)
 			if err != nil {

@@ -40,14 +40,24 @@ func TestMeasureStartsTheBootstrapColdForEachEvent(t *testing.T) {
 	if err := jpeg.Encode(&tiny, image.NewRGBA(image.Rect(0, 0, 32, 24)), &jpeg.Options{Quality: 95}); err != nil {
 		t.Fatal(err)
 	}
+	var photo bytes.Buffer
+	noise := image.NewGray(image.Rect(0, 0, 2000, 1500))
+	for i := range noise.Pix {
+		noise.Pix[i] = uint8(i * 7919 >> 3)
+	}
+	if err := jpeg.Encode(&photo, noise, &jpeg.Options{Quality: 98}); err != nil {
+		t.Fatal(err)
+	}
 	samples, err := coldstart.Measure(context.Background(), coldstart.Options{
 		RIE: rie, Bootstrap: bootstrap, TinyJPEG: tiny.Bytes(), MemoryMB: 256,
-		Dir: filepath.Join(dir, "run"), Settings: config.Default(),
+		Photo: coldstart.Object{Name: "photo.jpg", Data: photo.Bytes()},
+		Dir:   filepath.Join(dir, "run"), Settings: config.Default(),
 	}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{coldstart.Skipped: "skipped", coldstart.Tiny: "compressed"}
+	want := map[string]string{coldstart.Skipped: "skipped", coldstart.Tiny: "compressed", coldstart.Photo: "compressed"}
+	rss := map[string]int64{}
 	if len(samples) != len(want) {
 		t.Fatalf("got %d samples, want one per event: %+v", len(samples), samples)
 	}
@@ -61,5 +71,10 @@ func TestMeasureStartsTheBootstrapColdForEachEvent(t *testing.T) {
 		if s.PeakRSS < 1<<20 {
 			t.Errorf("%s: bootstrap peak RSS %d bytes, want the size of a running Go program", s.Event, s.PeakRSS)
 		}
+		rss[s.Event] = s.PeakRSS
+	}
+	// 3 MP decoded at 16 bits per sample is 17 MiB more than a 32x24 image.
+	if rss[coldstart.Photo] < rss[coldstart.Tiny]+10<<20 {
+		t.Errorf("peak RSS: photo %d MiB, tiny image %d MiB; want the photo's pixels to show", rss[coldstart.Photo]>>20, rss[coldstart.Tiny]>>20)
 	}
 }

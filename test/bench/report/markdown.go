@@ -339,10 +339,10 @@ func coldSection(d doc, r *Results) {
 	if len(r.Cold) == 0 {
 		return
 	}
-	d.p("The real `bootstrap` under aws-lambda-rie (which starts it on the first invocation), %d MB function, an in-process S3 (gofakes3). First answer: from the first invocation request to its answer (exec, Go runtime, ImageMagick and SDK init, the event). Warm: a second event of the same kind. RSS: the bootstrap's VmHWM afterwards.", 256)
+	d.p("The real `bootstrap` under aws-lambda-rie (which starts it on the first invocation), a 256 MB function, an in-process S3 (gofakes3); a fresh emulator for every cold start. First answer: from the first invocation request to its answer: exec, Go runtime, ImageMagick and SDK init, and the event (for %s no S3 call and no image; for %s and %s the get, compress and put). Warm: a second object of the same kind on the running process. RSS: the bootstrap's VmHWM after both.", coldstart.Skipped, coldstart.Tiny, coldstart.Photo)
 	d.p("")
 	d.header(1, "event", "cold starts", "first answer median (min–max)", "the emulator's INIT REPORT median", "warm answer median", "bootstrap peak RSS max", "decision")
-	for _, ev := range []string{coldstart.Skipped, coldstart.Tiny} {
+	for _, ev := range []string{coldstart.Skipped, coldstart.Tiny, coldstart.Photo} {
 		var first, initD, warm []float64
 		var rss int64
 		decision := ""

@@ -77,6 +77,15 @@ func TestTargets(t *testing.T) {
 	}
 }
 
+// The function's own peak on the largest photo counts, not only the CLI's.
+func TestBootstrapRSSOnTheLargestPhotoCounts(t *testing.T) {
+	r := results(1200, 1_000_000, 480_000, 21<<20, 40)
+	r.Cold = append(r.Cold, coldstart.Sample{Event: coldstart.Photo, PeakRSS: 200 << 20, Decision: "compressed"})
+	if verdicts(r)["Peak RSS, largest photo"] {
+		t.Error("bootstrap at 200 MiB on the largest photo: RSS target passes, want a miss")
+	}
+}
+
 func TestTargetMissSaysByHowMuch(t *testing.T) {
 	for _, tg := range report.Targets(results(1400, 1_000_000, 480_000, 21<<20, 40)) {
 		if tg.Name == "JPEG speed" && !strings.Contains(tg.By, "misses by 7.7%") {

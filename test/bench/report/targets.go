@@ -115,9 +115,14 @@ func checkTargets(r *Results, t table) []Target {
 	rss := Target{Name: "Peak RSS, largest photo", Goal: "≤ " + mib(photoRSSLimit) + " (the Lambda has 256 MB)"}
 	if c := largestPhoto(t); c != nil {
 		rss.Checked = true
-		rss.Pass = c.MaxRSS <= photoRSSLimit
-		rss.Measured = fmt.Sprintf("%s for %s (%dx%d, %.1f MP), compress CLI", mib(float64(c.MaxRSS)), c.Image.Name, c.Image.Width, c.Image.Height, c.Image.Megapixels())
-		rss.By = margin(float64(c.MaxRSS)/(1<<20), photoRSSLimit/(1<<20), "MiB")
+		peak := c.MaxRSS
+		rss.Measured = fmt.Sprintf("%s (%dx%d, %.1f MP): compress CLI %s", c.Image.Name, c.Image.Width, c.Image.Height, c.Image.Megapixels(), mib(float64(c.MaxRSS)))
+		if fn := photoRSS(r.Cold); fn > 0 {
+			peak = max(peak, fn)
+			rss.Measured += fmt.Sprintf(", bootstrap under the emulator (256 MB limits) %s", mib(float64(fn)))
+		}
+		rss.Pass = peak <= photoRSSLimit
+		rss.By = margin(float64(peak)/(1<<20), photoRSSLimit/(1<<20), "MiB")
 	}
 	add(rss)
 
@@ -187,6 +192,17 @@ func smallestImage(t table) *cell {
 		}
 	}
 	return best
+}
+
+// photoRSS is the bootstrap's largest peak RSS on the largest photo.
+func photoRSS(samples []coldstart.Sample) int64 {
+	var peak int64
+	for _, s := range samples {
+		if s.Event == coldstart.Photo {
+			peak = max(peak, s.PeakRSS)
+		}
+	}
+	return peak
 }
 
 func coldFirst(samples []coldstart.Sample, event string) []float64 {

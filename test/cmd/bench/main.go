@@ -153,7 +153,7 @@ func run(ctx context.Context) error {
 	r.Scores = score(ctx, magick, filepath.Join(o.work, "ssim"), all, images, r.Samples, outDir)
 	logf("SSIM of %d outputs: %s", len(r.Scores), time.Since(scoreStart).Round(time.Second))
 
-	coldStart(ctx, o, r)
+	coldStart(ctx, o, r, largest(images))
 
 	r.Elapsed = time.Since(start)
 	raw, err := json.MarshalIndent(r, "", " ")
@@ -276,7 +276,19 @@ func globEscape(s string) string {
 	return strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`).Replace(s)
 }
 
-func coldStart(ctx context.Context, o options, r *report.Results) {
+// largest is the valid image with the most pixels: the one whose peak RSS
+// must fit in the function's memory.
+func largest(images []corpus.Image) corpus.Image {
+	var best corpus.Image
+	for _, im := range images {
+		if im.Category != corpus.Malformed && im.Category != corpus.Bomb && im.Megapixels() > best.Megapixels() {
+			best = im
+		}
+	}
+	return best
+}
+
+func coldStart(ctx context.Context, o options, r *report.Results, photo corpus.Image) {
 	rie, err := local.RIE.Ensure(ctx, o.root, os.Stderr)
 	if err != nil {
 		r.ColdErr = "aws-lambda-rie unavailable: " + err.Error()
@@ -287,16 +299,22 @@ func coldStart(ctx context.Context, o options, r *report.Results) {
 		r.ColdErr = err.Error()
 		return
 	}
+	data, err := os.ReadFile(photo.Path)
+	if err != nil {
+		r.ColdErr = err.Error()
+		return
+	}
 	coldStart := time.Now()
 	r.Cold, err = coldstart.Measure(ctx, coldstart.Options{
 		RIE: rie, Bootstrap: o.bootstrap, TinyJPEG: tiny, MemoryMB: 256,
-		Dir: filepath.Join(o.work, "coldstart"), Settings: r.Settings,
+		Photo: coldstart.Object{Name: photo.Name, Data: data},
+		Dir:   filepath.Join(o.work, "coldstart"), Settings: r.Settings,
 	}, o.runs)
 	if err != nil {
 		r.ColdErr = err.Error()
 		logf("cold start: %v", err)
 	}
-	logf("cold start: %d samples in %s", len(r.Cold), time.Since(coldStart).Round(time.Second))
+	logf("bootstrap under the emulator: %d samples in %s", len(r.Cold), time.Since(coldStart).Round(time.Second))
 }
 
 // tinyJPEG is a 64×48 gradient at quality 95: a real image the function
