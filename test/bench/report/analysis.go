@@ -65,7 +65,7 @@ func whyJPEGSpeed(d doc, r *Results, t table) {
 func whyJPEGSize(d doc, t table) {
 	turbo := summarisePairs(large(t.pairs(tools.TurboJPEG, "jpeg")))
 	naive := summarisePairs(large(t.pairs(tools.NaiveMagic, "jpeg")))
-	d.p("- **JPEG size**: ours writes %.1f%% of libjpeg-turbo's own optimised progressive bytes at the same quality: it is at the floor of this encoder. The naive CLI is only %.1f%% bigger than ours, because ImageMagick already optimises Huffman tables by default; the rest is progressive scans and the metadata it keeps. Ten per cent at equal SSIM needs an encoder that beats libjpeg-turbo at equal quality (mozjpeg's trellis quantisation, jpegli), which neither Debian 12 nor Amazon Linux 2023 packages; a lower quality would lower SSIM, which the target forbids.",
+	d.p("- **JPEG size**: ours writes %.1f%% of libjpeg-turbo's own optimised progressive bytes at the same quality: it is at the floor of this encoder. The naive CLI is only %.1f%% bigger than ours, because ImageMagick already optimises Huffman tables by default; the rest is progressive scans and the metadata it keeps. Ten per cent at equal SSIM needs an encoder that beats libjpeg-turbo at equal quality (mozjpeg's trellis quantisation, jpegli); Debian 12 packages neither (its libjxl 0.7 predates jpegli), and a lower quality would lower SSIM, which the target forbids.",
 		turbo.BytesRatioSum*100, (1/naive.BytesRatioSum-1)*100)
 }
 

@@ -81,6 +81,12 @@ func parseFlags() (options, error) {
 	if o.runs < 1 {
 		return o, fmt.Errorf("-runs %d: want at least 1", o.runs)
 	}
+	// The emulator runs the bootstrap from its own directory.
+	for _, p := range []*string{&o.compress, &o.bootstrap, &o.images, &o.out} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return o, err
+		}
+	}
 	if o.work == "" {
 		o.work, err = os.MkdirTemp("", "bench-")
 		return o, err
