@@ -48,8 +48,8 @@ func checkTargets(r *Results, t table) []Target {
 		ratio := js.OursCPUPerMP / js.RefCPUPerMP
 		speed.Checked = true
 		speed.Pass = ratio <= jpegSpeedLimit
-		speed.Measured = fmt.Sprintf("%.2f× (%.0f vs %.0f CPU ms/MP over %d JPEGs ≥ %.1f MP; wall %.2f×)",
-			ratio, js.OursCPUPerMP, js.RefCPUPerMP, js.NLarge, minPerMPMegapixels, js.OursWallPerMP/js.RefWallPerMP)
+		speed.Measured = fmt.Sprintf("%.2f× (%.0f vs %.0f CPU ms/MP over %s ≥ %.1f MP; wall %.2f×)",
+			ratio, js.OursCPUPerMP, js.RefCPUPerMP, plural(js.NLarge, "JPEG"), minPerMPMegapixels, js.OursWallPerMP/js.RefWallPerMP)
 		speed.By = margin(ratio, jpegSpeedLimit, "×")
 	}
 	add(speed)
@@ -60,11 +60,11 @@ func checkTargets(r *Results, t table) []Target {
 		size.Checked = true
 		ssimOK := jn.NSSIM > 0 && jn.OursSSIMMean >= jn.RefSSIMMean
 		size.Pass = jn.BytesRatioSum <= jpegBytesLimit && ssimOK
-		size.Measured = fmt.Sprintf("%.1f%% of its bytes over %d JPEGs ≥ %.1f MP (median per image %.1f%%); mean SSIM %.4f vs %.4f, ours ≥ on %d of %d",
-			jn.BytesRatioSum*100, jn.N, minPerMPMegapixels, jn.BytesRatioMed*100, jn.OursSSIMMean, jn.RefSSIMMean, jn.SSIMOursGE, jn.NSSIM)
-		size.By = margin(jn.BytesRatioSum, jpegBytesLimit, "bytes ratio")
+		size.Measured = fmt.Sprintf("%.1f%% of its bytes over %s ≥ %.1f MP (median per image %.1f%%); mean SSIM %.4f vs %.4f, ours ≥ on %d of %d",
+			jn.BytesRatioSum*100, plural(jn.N, "JPEG"), minPerMPMegapixels, jn.BytesRatioMed*100, jn.OursSSIMMean, jn.RefSSIMMean, jn.SSIMOursGE, jn.NSSIM)
+		size.By = "bytes: " + margin(jn.BytesRatioSum, jpegBytesLimit, "bytes ratio")
 		if !ssimOK {
-			size.By += fmt.Sprintf("; SSIM %.4f below", jn.RefSSIMMean-jn.OursSSIMMean)
+			size.By += fmt.Sprintf("; SSIM misses: %.4f below", jn.RefSSIMMean-jn.OursSSIMMean)
 		}
 	}
 	add(size)
@@ -97,7 +97,7 @@ func checkTargets(r *Results, t table) []Target {
 	if po.N > 0 {
 		pngBytes.Checked = true
 		pngBytes.Pass = po.BytesRatioSum <= pngBytesLimit
-		pngBytes.Measured = fmt.Sprintf("%.1f%% of its bytes over %d PNGs (median per image %.1f%%)", po.BytesRatioSum*100, po.N, po.BytesRatioMed*100)
+		pngBytes.Measured = fmt.Sprintf("%.1f%% of its bytes over %s (median per image %.1f%%)", po.BytesRatioSum*100, plural(po.N, "PNG"), po.BytesRatioMed*100)
 		pngBytes.By = margin(po.BytesRatioSum, pngBytesLimit, "bytes ratio")
 	}
 	add(pngBytes)
@@ -107,8 +107,8 @@ func checkTargets(r *Results, t table) []Target {
 		ratio := pl.OursCPUPerMP / pl.RefCPUPerMP
 		pngSpeed.Checked = true
 		pngSpeed.Pass = ratio < 1
-		pngSpeed.Measured = fmt.Sprintf("%.2f× (%.0f vs %.0f CPU ms/MP over %d PNGs ≥ %.1f MP; all %d PNGs: %.2f× in total, median per image %.2f×)",
-			ratio, pl.OursCPUPerMP, pl.RefCPUPerMP, pl.NLarge, minPerMPMegapixels, po.N, po.CPURatioSum, po.CPURatioMed)
+		pngSpeed.Measured = fmt.Sprintf("%.2f× (%.0f vs %.0f CPU ms/MP over %s ≥ %.1f MP; all %s: %.2f× in total, median per image %.2f×)",
+			ratio, pl.OursCPUPerMP, pl.RefCPUPerMP, plural(pl.NLarge, "PNG"), minPerMPMegapixels, plural(po.N, "PNG"), po.CPURatioSum, po.CPURatioMed)
 		pngSpeed.By = margin(ratio, 1, "×")
 	}
 	add(pngSpeed)
@@ -139,7 +139,7 @@ func checkTargets(r *Results, t table) []Target {
 				bad = append(bad, fmt.Sprintf("%s: %s, %s", c.Image.Name, c.Decision, mib(float64(c.MaxRSS))))
 			}
 		}
-		bomb.Measured = fmt.Sprintf("%d bombs, peak RSS at most %s (smallest image %s: %s)", len(bombs), mib(float64(worst)), base.Image.Name, mib(float64(base.MaxRSS)))
+		bomb.Measured = fmt.Sprintf("%s, peak RSS at most %s (smallest image %s: %s)", plural(len(bombs), "bomb"), mib(float64(worst)), base.Image.Name, mib(float64(base.MaxRSS)))
 		bomb.By = margin(float64(worst)/(1<<20), float64(base.MaxRSS+bombRSSHeadroom)/(1<<20), "MiB")
 		if len(bad) > 0 {
 			bomb.By = fmt.Sprintf("%v", bad)
@@ -152,7 +152,7 @@ func checkTargets(r *Results, t table) []Target {
 		med := Median(first)
 		cold.Checked = true
 		cold.Pass = med < coldStartLimitMs
-		cold.Measured = fmt.Sprintf("median %.0f ms over %d cold starts (max %.0f ms)", med, len(first), slices.Max(first))
+		cold.Measured = fmt.Sprintf("median %.0f ms over %s (max %.0f ms)", med, plural(len(first), "cold start"), slices.Max(first))
 		cold.By = margin(med, coldStartLimitMs, "ms")
 	}
 	add(cold)

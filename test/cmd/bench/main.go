@@ -183,7 +183,6 @@ func loadCorpus(ctx context.Context, o options, magick string, r *report.Results
 		images, err = corpus.Load(ctx, o.images, magick)
 	} else {
 		r.Generated = true
-		r.Corpus = o.images + " (absent; generated into the work directory)"
 		logf("%s not found: generating images with ImageMagick's built-in patterns", o.images)
 		images, err = corpus.Generate(ctx, filepath.Join(o.work, "generated"), magick)
 	}
