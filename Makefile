@@ -81,8 +81,9 @@ e2e: ## End-to-end tests through MinIO and the runtime emulator
 snapshot: ## Rewrite the template snapshots after an intended change
 	cd test && go test -count=1 ./infra/ -update
 
-bench: magick ## Speed, size, quality and memory against the references; writes docs/benchmarks.md
-	cd test && go run ./cmd/bench
+bench: build ## Speed, size, quality and memory against the references (IMAGES=dir, BENCH_RUNS=n); writes docs/benchmarks.md
+	bash scripts/bench-tools.sh
+	cd test && go run ./cmd/bench $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
 ##@ Building blocks
 .PHONY: deps magick tools build
