@@ -32,11 +32,16 @@ help: ## List the targets
 
 ##@ Using it
 .PHONY: local demo
-local: deps magick ## Run the pipeline locally: MinIO + the real bootstrap under the Lambda emulator
-	cd test && go run ./cmd/local
+# Built, not `go run`: go run reports a clean Ctrl-C stop as exit status 1.
+local: deps magick bin/local ## Run the pipeline locally: MinIO + the real bootstrap under the Lambda emulator
+	bin/local
 
-demo: deps magick ## Upload sample images (IMAGES=dir) through the local pipeline and summarise
-	cd test && go run ./cmd/local -demo $(if $(IMAGES),-images "$(abspath $(IMAGES))")
+demo: deps magick bin/local ## Upload sample images (IMAGES=dir) through the local pipeline and summarise
+	bin/local -demo $(if $(IMAGES),-images "$(abspath $(IMAGES))")
+
+.PHONY: bin/local
+bin/local:
+	cd test && go build -o ../bin/local ./cmd/local
 
 .PHONY: synth diff deploy oidc
 oidc: deps ## Deploy the GitHub OIDC roles, once per account (admin credentials, no Docker)
