@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -234,25 +233,16 @@ func (h *Handler) duplicate(ctx context.Context, o Outcome, key string, err erro
 	return o
 }
 
-// outputExtensions are the extensions an output format gives a key; they
-// must agree with the pipeline's Result.Extension.
-var outputExtensions = map[string]string{"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
-
 // likelyOutputKeys are where the output of key is expected before the
-// pipeline has run: the key's own extension, or the configured output
-// format's, or ".jpg" for HEIC and AVIF (which become JPEG). Checking them
-// first makes a duplicate delivery cost a HEAD instead of a decode.
+// pipeline has run: under the key's own extension, and under the one the
+// pipeline gives its format if that differs. Checking them first makes a
+// duplicate delivery cost a HEAD instead of a decode.
 func (h *Handler) likelyOutputKeys(key string) []string {
 	keys := []string{h.Settings.DestinationKey(key, "")}
-	ext := outputExtensions[h.Settings.OutputFormat]
-	if ext == "" {
-		switch strings.ToLower(path.Ext(key)) {
-		case ".heic", ".avif":
-			ext = outputExtensions["jpeg"]
+	if ext := pipeline.ExpectedExtension(key, h.Settings); ext != "" {
+		if other := h.Settings.DestinationKey(key, ext); other != keys[0] {
+			keys = append(keys, other)
 		}
-	}
-	if other := h.Settings.DestinationKey(key, ext); ext != "" && other != keys[0] {
-		keys = append(keys, other)
 	}
 	return keys
 }

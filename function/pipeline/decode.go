@@ -29,13 +29,7 @@ func detect(j *job) error {
 		return reject(ReasonNotAllowed, "%s: this ImageMagick build cannot read it", f.name)
 	}
 	j.inFmt = f
-	j.outFmt = f
-	if out, ok := outputFormats[j.s.OutputFormat]; ok {
-		j.outFmt = out
-	} else if f == formatHEIC || f == formatAVIF {
-		// Browsers show JPEG everywhere; HEIC hardly anywhere.
-		j.outFmt = formatJPEG
-	}
+	j.outFmt = outputFormat(f, j.s)
 	j.animatedPNG = f == formatPNG && strip.IsAnimatedPNG(j.in)
 	j.losslessWebP = f == formatWebP && isLosslessWebP(j.in)
 	return nil

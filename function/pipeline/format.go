@@ -3,7 +3,11 @@ package pipeline
 import (
 	"bytes"
 	"encoding/binary"
+	"path"
 	"slices"
+	"strings"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 )
 
 // format is an image format the pipeline reads or writes.
@@ -26,6 +30,39 @@ var (
 
 // outputFormats are the values of config.Settings.OutputFormat.
 var outputFormats = map[string]format{"jpeg": formatJPEG, "png": formatPNG, "webp": formatWebP}
+
+// byExtension names the format a file name claims, for ExpectedExtension only.
+var byExtension = map[string]format{
+	".jpg": formatJPEG, ".jpeg": formatJPEG, ".png": formatPNG, ".webp": formatWebP, ".gif": formatGIF,
+	".tif": formatTIFF, ".tiff": formatTIFF, ".heic": formatHEIC, ".heif": formatHEIC, ".avif": formatAVIF,
+}
+
+// outputFormat is the format an input of format in is written as.
+func outputFormat(in format, s config.Settings) format {
+	if out, ok := outputFormats[s.OutputFormat]; ok {
+		return out
+	}
+	if in == formatHEIC || in == formatAVIF {
+		// Browsers show JPEG everywhere; HEIC hardly anywhere.
+		return formatJPEG
+	}
+	return in
+}
+
+// ExpectedExtension is the Result.Extension that Process gives a file whose
+// name tells its format truly: what a caller can know before reading the bytes
+// (the handler looks for an earlier output there). Process itself never
+// trusts the name.
+func ExpectedExtension(name string, s config.Settings) string {
+	in, known := byExtension[strings.ToLower(path.Ext(name))]
+	if !known {
+		return outputFormats[s.OutputFormat].ext
+	}
+	if out := outputFormat(in, s); out != in {
+		return out.ext
+	}
+	return ""
+}
 
 // sniff identifies the format by its magic bytes; the file name is never
 // consulted. ok is false for anything outside the allowlist; then other names

@@ -22,16 +22,21 @@ func TestConversions(t *testing.T) {
 	for _, tc := range []struct {
 		name, output string
 		in           []byte
+		key          string // a truthful name for in
 		wantFmt      string
 		wantExt      string
 	}{
-		{"jpeg to webp", "webp", jpg, "webp", ".webp"},
-		{"jpeg to png", "png", jpg, "png", ".png"},
-		{"png with alpha to jpeg", "jpeg", alpha, "jpeg", ".jpg"},
-		{"same format is no conversion", "jpeg", jpg, "jpeg", ""},
+		{"jpeg to webp", "webp", jpg, "a.jpg", "webp", ".webp"},
+		{"jpeg to png", "png", jpg, "a.jpeg", "png", ".png"},
+		{"png with alpha to jpeg", "jpeg", alpha, "a.PNG", "jpeg", ".jpg"},
+		{"same format is no conversion", "jpeg", jpg, "a.jpeg", "jpeg", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := process(t, tc.in, settings(func(s *config.Settings) { s.OutputFormat = tc.output }))
+			s := settings(func(s *config.Settings) { s.OutputFormat = tc.output })
+			r := process(t, tc.in, s)
+			if got := pipeline.ExpectedExtension(tc.key, s); got != r.Extension {
+				t.Errorf("ExpectedExtension(%q) = %q, but Process gave %q", tc.key, got, r.Extension)
+			}
 			if r.Decision != pipeline.Compressed {
 				t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
 			}
@@ -54,6 +59,31 @@ func TestConversions(t *testing.T) {
 			t.Errorf("transparent pixel became %.2f/%.2f/%.2f, want white", px.GetRed(), px.GetGreen(), px.GetBlue())
 		}
 	})
+}
+
+// TestExpectedExtensionByName covers the names TestConversions cannot make
+// images for; TestConversions checks that the prediction matches Process.
+func TestExpectedExtensionByName(t *testing.T) {
+	keep := config.Default()
+	toWebP := settings(func(s *config.Settings) { s.OutputFormat = "webp" })
+	for _, tc := range []struct {
+		key  string
+		s    config.Settings
+		want string
+	}{
+		{"uploads/a.HEIC", keep, ".jpg"},
+		{"uploads/a.avif", keep, ".jpg"},
+		{"uploads/a.gif", keep, ""},
+		{"uploads/a.tiff", keep, ""},
+		{"uploads/no-extension", keep, ""},
+		{"uploads/a.gif", toWebP, ".webp"},
+		{"uploads/a.webp", toWebP, ""},
+		{"uploads/no-extension", toWebP, ".webp"},
+	} {
+		if got := pipeline.ExpectedExtension(tc.key, tc.s); got != tc.want {
+			t.Errorf("ExpectedExtension(%q, outputFormat %q) = %q, want %q", tc.key, tc.s.OutputFormat, got, tc.want)
+		}
+	}
 }
 
 // TestHEIC: HEIC and AVIF become JPEG when the build reads them. The layer's
