@@ -59,7 +59,7 @@ diff: deps ## Compare ENV with a saved template offline: make diff TEMPLATE=file
 
 ##@ Developing it
 .PHONY: test unit vet lint cdk-check fuzz e2e snapshot bench
-test: deps magick tools vet lint unit cdk-check fuzz e2e ## Everything CI runs: vet, lint, unit, snapshot, fuzz, end-to-end tests
+test: packages deps magick tools vet lint unit cdk-check fuzz e2e ## Everything CI runs: vet, lint, unit, snapshot, fuzz, end-to-end tests
 
 unit: ## Unit, snapshot and layer tests of every module
 	for m in $(MODULES); do (cd $$m && go test -count=1 $$(go list ./... | grep -v /e2e)); done
@@ -72,7 +72,7 @@ vet: ## go vet and gofmt on every module
 lint: tools ## golangci-lint per module, actionlint on the workflows
 	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...); done
 	$(ACTIONLINT)
-	shellcheck -x -P SCRIPTDIR .github/scripts/*.sh layers/imagemagick/*.sh
+	shellcheck -x -P SCRIPTDIR .github/scripts/*.sh layers/imagemagick/*.sh scripts/*.sh
 
 cdk-check: deps ## Synthesize every stack through the CDK CLI without Docker (cdk-nag must pass)
 	$(CDK) synth -c skipBundling=true -q
@@ -86,12 +86,19 @@ e2e: ## End-to-end tests through MinIO and the runtime emulator
 snapshot: ## Rewrite the template snapshots after an intended change
 	cd test && go test -count=1 ./infra/ -update
 
-bench: build ## Speed, size, quality and memory against the references (IMAGES=dir, BENCH_RUNS=n); writes docs/benchmarks.md
-	bash scripts/bench-tools.sh
+bench: packages build ## Speed, size, quality and memory against the references (IMAGES=dir, BENCH_RUNS=n); writes docs/benchmarks.md
 	cd test && go run ./cmd/bench $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
 ##@ Building blocks
-.PHONY: deps magick tools build
+.PHONY: packages deps magick tools build
+# Debian packages: compilers, shellcheck (without it actionlint silently skips the shell in
+# the workflows), GNU time and the benchmark's references (djpeg/cjpeg, optipng, cwebp), which
+# the benchmark harness's own tests run. ImageMagick's build libraries: layers/imagemagick/local.sh.
+DEBIAN_PACKAGES := build-essential pkg-config xz-utils ca-certificates shellcheck time libjpeg-turbo-progs optipng webp
+
+packages: ## Debian packages the build, the linters and the benchmarks need (apt-get, once)
+	bash scripts/apt-install.sh $(DEBIAN_PACKAGES)
+
 deps: node_modules ## npm and Go dependencies
 	for m in $(MODULES); do (cd $$m && go mod download); done
 

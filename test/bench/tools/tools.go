@@ -155,7 +155,7 @@ func New(p Paths, s config.Settings) []Tool {
 	for i, t := range tools {
 		for _, bin := range need[t.Name] {
 			if _, err := exec.LookPath(bin); err != nil {
-				tools[i].Missing = fmt.Sprintf("%s not found (run scripts/bench-tools.sh)", bin)
+				tools[i].Missing = fmt.Sprintf("%s not found (run make packages)", bin)
 			}
 		}
 	}
