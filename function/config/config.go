@@ -16,6 +16,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // Settings says which objects are processed and how.
@@ -30,8 +32,8 @@ type Settings struct {
 	// CacheControl is set on every destination object.
 	CacheControl string `json:"cacheControl"`
 
-	// OutputFormat converts every output to one format ("jpeg", "png", "webp");
-	// empty keeps the input's format (HEIC and AVIF become JPEG, which browsers show).
+	// OutputFormat converts every output to one of outcome.ConversionTargets
+	// ("jpeg", "png", "webp"); empty keeps the input's format (HEIC and AVIF become JPEG, which browsers show).
 	OutputFormat string `json:"outputFormat"`
 	// MaxWidth and MaxHeight shrink larger images to fit, keeping the aspect
 	// ratio; 0 leaves that side unbounded. Images are never enlarged.
@@ -77,11 +79,14 @@ type Limits struct {
 	MemoryBytes int64 `json:"memoryBytes"`
 }
 
-// Default is what an environment gets when cdk.json says nothing.
+// Default is what an environment gets when cdk.json says nothing: every
+// extension of every format the compressor reads, in lower and upper case.
 func Default() Settings {
 	var suffixes []string
-	for _, ext := range []string{".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic", ".avif"} {
-		suffixes = append(suffixes, ext, strings.ToUpper(ext))
+	for _, f := range outcome.Formats() {
+		for _, ext := range f.Extensions() {
+			suffixes = append(suffixes, ext, strings.ToUpper(ext))
+		}
 	}
 	return Settings{
 		SourcePrefix:      "uploads/",
@@ -129,8 +134,8 @@ func (s Settings) Validate() error {
 		bad("prefixes must not start with \"/\" (S3 keys have no leading slash): %q, %q", s.SourcePrefix, s.DestinationPrefix)
 	}
 	errs = append(errs, validateSuffixes(s.Suffixes)...)
-	if !slices.Contains([]string{"", "jpeg", "png", "webp"}, s.OutputFormat) {
-		bad("outputFormat %q: want \"\" (keep), \"jpeg\", \"png\" or \"webp\"", s.OutputFormat)
+	if targets := outcome.ConversionTargets(); s.OutputFormat != "" && !slices.Contains(targets, outcome.Format(s.OutputFormat)) {
+		bad("outputFormat %q: want \"\" (keep) or one of %q", s.OutputFormat, targets)
 	}
 	if s.MaxWidth < 0 || s.MaxHeight < 0 {
 		bad("maxWidth/maxHeight must be 0 (no limit) or positive, got %d/%d", s.MaxWidth, s.MaxHeight)

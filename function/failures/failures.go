@@ -14,16 +14,18 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // Failure is one message: which object, which version, and why.
 type Failure struct {
-	Bucket   string    `json:"bucket"`
-	Key      string    `json:"key"`
-	ETag     string    `json:"etag"`
-	Reason   string    `json:"reason"`
-	Decision string    `json:"decision"`
-	Time     time.Time `json:"time"`
+	Bucket   string           `json:"bucket"`
+	Key      string           `json:"key"`
+	ETag     string           `json:"etag"`
+	Reason   string           `json:"reason"`
+	Decision outcome.Decision `json:"decision"` // Rejected or Failed
+	Time     time.Time        `json:"time"`
 }
 
 // Reporter records a failure. An error means the failure was not recorded; the

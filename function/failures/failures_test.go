@@ -22,13 +22,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 const queueURL = "https://sqs.us-east-1.amazonaws.com/123456789012/compressor-failures"
 
 var sample = failures.Failure{
 	Bucket: "uploads", Key: "uploads/ünï (1)+.jpg", ETag: "d41d8cd98f00b204e9800998ecf8427e",
-	Reason: "not an image: no known magic bytes", Decision: "rejected",
+	Reason: "not an image: no known magic bytes", Decision: outcome.Rejected,
 	Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 }
 

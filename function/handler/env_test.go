@@ -25,6 +25,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
 	"github.com/s3-image-compressor/s3-image-compressor/function/handler"
 	"github.com/s3-image-compressor/s3-image-compressor/function/metrics"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage/storagetest"
@@ -170,7 +171,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 
 // handle runs the handler on ev and checks that the source bucket is exactly
 // as it was: same keys, same ETags, same modification times.
-func (e *env) handle(t *testing.T, ctx context.Context, ev events.S3Event) (handler.Response, error) {
+func (e *env) handle(t *testing.T, ctx context.Context, ev events.S3Event) (outcome.Response, error) {
 	t.Helper()
 	before := e.s3.List(t, srcBucket)
 	resp, err := e.h.Handle(ctx, ev)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,35 +20,10 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
 	"github.com/s3-image-compressor/s3-image-compressor/function/metrics"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
 )
-
-// Decisions beyond the pipeline's own.
-const (
-	Skipped = "skipped" // nothing to do: see Outcome.Reason
-	Failed  = "failed"  // not done: retried when Outcome.Retry, else reported as a failure
-)
-
-// Response lists what happened to each record; local tools print it (an
-// asynchronous Lambda invocation discards it).
-type Response struct {
-	Records []Outcome `json:"records"`
-}
-
-// Outcome is what happened to one record.
-type Outcome struct {
-	Bucket         string `json:"bucket"`
-	Key            string `json:"key"`
-	ETag           string `json:"etag,omitempty"`
-	Decision       string `json:"decision"`
-	Reason         string `json:"reason,omitempty"`
-	Retry          bool   `json:"retry,omitempty"` // a Failed record the invocation's error sends back for retry
-	DestinationKey string `json:"destinationKey,omitempty"`
-	BytesIn        int64  `json:"bytesIn"`
-	BytesOut       int64  `json:"bytesOut"`
-	Millis         int64  `json:"ms"`
-}
 
 // Compress is pipeline.Process.
 type Compress func(ctx context.Context, input []byte, s config.Settings) (pipeline.Result, error)
@@ -88,17 +64,17 @@ func New(c Config) *Handler {
 // Handle processes every record. When any record failed in a way a retry may
 // fix, it returns an error after the whole batch, so Lambda retries the event;
 // records already done are then skipped as duplicates.
-func (h *Handler) Handle(ctx context.Context, event events.S3Event) (Response, error) {
-	resp := Response{Records: make([]Outcome, 0, len(event.Records))}
+func (h *Handler) Handle(ctx context.Context, event events.S3Event) (outcome.Response, error) {
+	resp := outcome.Response{Records: make([]outcome.Record, 0, len(event.Records))}
 	var retry []string
 	for _, rec := range event.Records {
 		start := time.Now()
-		var o Outcome
+		var o outcome.Record
 		var res pipeline.Result
 		if left, ok := h.timeLeft(ctx); ok && left < h.MinRecordTime {
-			o = outcome(rec)
-			o.Decision, o.Retry = Failed, true
-			o.Reason = fmt.Sprintf("not started: %v of the invocation left, a record needs %v", left.Round(time.Millisecond), h.MinRecordTime)
+			o = newRecord(rec)
+			o.Decision, o.Retry = outcome.Failed, true
+			o.Reason = outcome.Because(outcome.ReasonNotStarted, fmt.Sprintf("%v of the invocation left, a record needs %v", left.Round(time.Millisecond), h.MinRecordTime))
 		} else {
 			o, res = h.record(ctx, rec)
 		}
@@ -120,19 +96,19 @@ func (h *Handler) timeLeft(ctx context.Context) (time.Duration, bool) {
 	return time.Until(deadline) - h.Reserve, ok
 }
 
-// outcome starts the outcome of rec. S3 URL-encodes keys in events like a
+// newRecord starts the outcome of rec. S3 URL-encodes keys in events like a
 // query string ("a+b%2B.jpg" is "a b+.jpg"); MinIO also encodes "/" as %2F.
-func outcome(rec events.S3EventRecord) Outcome {
+func newRecord(rec events.S3EventRecord) outcome.Record {
 	key, err := url.QueryUnescape(rec.S3.Object.Key)
 	if err != nil { // unreachable from the runtime, which refuses such events; keep the record visible
 		key = rec.S3.Object.Key
 	}
-	return Outcome{Bucket: rec.S3.Bucket.Name, Key: key, ETag: strings.Trim(rec.S3.Object.ETag, `"`)}
+	return outcome.Record{Bucket: rec.S3.Bucket.Name, Key: key, ETag: strings.Trim(rec.S3.Object.ETag, `"`)}
 }
 
 // record handles one record. Its result is the pipeline's, when it ran.
-func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (Outcome, pipeline.Result) {
-	o := outcome(rec)
+func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (outcome.Record, pipeline.Result) {
+	o := newRecord(rec)
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-h.Reserve))
@@ -142,7 +118,7 @@ func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (Outcome
 		return h.skipped(o, reason), pipeline.Result{}
 	}
 	if size := rec.S3.Object.Size; size > h.Settings.Limits.MaxInputBytes {
-		return h.giveUp(ctx, o, string(pipeline.Rejected), fmt.Sprintf("%s: %d bytes, limit %d", pipeline.ReasonTooLarge, size, h.Settings.Limits.MaxInputBytes)), pipeline.Result{}
+		return h.giveUp(ctx, o, outcome.Rejected, outcome.Because(outcome.ReasonTooLarge, fmt.Sprintf("%d bytes, limit %d", size, h.Settings.Limits.MaxInputBytes))), pipeline.Result{}
 	}
 
 	if o.ETag == "" { // S3 always sends one; some compatible servers may not
@@ -163,7 +139,7 @@ func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (Outcome
 		return h.storageError(ctx, o, err), pipeline.Result{}
 	}
 	if obj.Output {
-		return h.skipped(o, "own output: the object carries the "+storage.OutputMarker+" marker"), pipeline.Result{}
+		return h.skipped(o, outcome.Because(outcome.ReasonOwnOutput, "the object carries the "+storage.OutputMarker+" marker")), pipeline.Result{}
 	}
 	o.BytesIn = int64(len(input))
 
@@ -171,8 +147,8 @@ func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (Outcome
 	if err != nil {
 		return h.failed(o, fmt.Errorf("compress: %w", err)), res
 	}
-	if res.Decision == pipeline.Rejected {
-		return h.giveUp(ctx, o, string(res.Decision), res.Reason), res
+	if res.Decision == outcome.Rejected {
+		return h.giveUp(ctx, o, res.Decision, res.Reason), res
 	}
 
 	key := h.Settings.DestinationKey(o.Key, res.Extension)
@@ -181,7 +157,7 @@ func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (Outcome
 			return h.duplicate(ctx, o, key, err), res
 		}
 	}
-	want.Decision = string(res.Decision)
+	want.Decision = res.Decision
 	want.BytesIn, want.BytesOut = int64(res.BytesIn), int64(len(res.Output))
 	err = h.Destination.Put(ctx, storage.Output{
 		Key: key, Body: res.Output, ContentType: res.ContentType, CacheControl: h.Settings.CacheControl, Provenance: want,
@@ -189,7 +165,7 @@ func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (Outcome
 	if err != nil {
 		return h.storageError(ctx, o, err), res
 	}
-	o.Decision, o.Reason, o.DestinationKey = string(res.Decision), res.Reason, key
+	o.Decision, o.Reason, o.DestinationKey = res.Decision, res.Reason, key
 	o.BytesOut = int64(len(res.Output))
 	return o, res
 }
@@ -198,11 +174,11 @@ func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (Outcome
 func (h *Handler) skip(rec events.S3EventRecord, key string) string {
 	switch {
 	case !strings.HasPrefix(strings.TrimPrefix(rec.EventName, "s3:"), "ObjectCreated:"):
-		return fmt.Sprintf("not an ObjectCreated event: %q", rec.EventName)
+		return outcome.Because(outcome.ReasonNotCreated, strconv.Quote(rec.EventName))
 	case rec.S3.Bucket.Name != h.Source.Bucket():
-		return fmt.Sprintf("not the source bucket: %q, configured %q", rec.S3.Bucket.Name, h.Source.Bucket())
+		return outcome.Because(outcome.ReasonOtherBucket, fmt.Sprintf("%q, configured %q", rec.S3.Bucket.Name, h.Source.Bucket()))
 	case !h.Settings.Matches(key):
-		return fmt.Sprintf("outside the source prefix %q or suffixes", h.Settings.SourcePrefix)
+		return outcome.Because(outcome.ReasonOutsideFilter, fmt.Sprintf("not under the source prefix %q or ending in none of the suffixes", h.Settings.SourcePrefix))
 	}
 	return ""
 }
@@ -224,11 +200,11 @@ func (h *Handler) findOutput(ctx context.Context, want storage.Provenance, keys 
 
 // duplicate finishes o after findOutput: skipped as a duplicate of the output
 // at key, or the error.
-func (h *Handler) duplicate(ctx context.Context, o Outcome, key string, err error) Outcome {
+func (h *Handler) duplicate(ctx context.Context, o outcome.Record, key string, err error) outcome.Record {
 	if err != nil {
 		return h.storageError(ctx, o, err)
 	}
-	o = h.skipped(o, "duplicate: the destination already holds this version's output with these settings")
+	o = h.skipped(o, outcome.Because(outcome.ReasonDuplicate, "the destination already holds this version's output with these settings"))
 	o.DestinationKey = key
 	return o
 }
@@ -247,37 +223,37 @@ func (h *Handler) likelyOutputKeys(key string) []string {
 	return keys
 }
 
-func (h *Handler) skipped(o Outcome, reason string) Outcome {
-	o.Decision, o.Reason = Skipped, reason
+func (h *Handler) skipped(o outcome.Record, reason string) outcome.Record {
+	o.Decision, o.Reason = outcome.Skipped, reason
 	return o
 }
 
 // failed marks o for retry.
-func (h *Handler) failed(o Outcome, err error) Outcome {
-	o.Decision, o.Reason, o.Retry = Failed, err.Error(), true
+func (h *Handler) failed(o outcome.Record, err error) outcome.Record {
+	o.Decision, o.Reason, o.Retry = outcome.Failed, err.Error(), true
 	return o
 }
 
 // storageError sorts an S3 error: a deleted or overwritten object needs
 // nothing (the newer upload has its own event), a too-large one is bad input,
 // access denied will not heal by retrying, and anything else may.
-func (h *Handler) storageError(ctx context.Context, o Outcome, err error) Outcome {
+func (h *Handler) storageError(ctx context.Context, o outcome.Record, err error) outcome.Record {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.skipped(o, "deleted since the event: "+err.Error())
+		return h.skipped(o, outcome.Because(outcome.ReasonDeleted, err.Error()))
 	case errors.Is(err, storage.ErrChanged):
-		return h.skipped(o, "overwritten since the event, the newer upload has its own event: "+err.Error())
+		return h.skipped(o, outcome.Because(outcome.ReasonOverwritten, "the newer upload has its own event: "+err.Error()))
 	case errors.Is(err, storage.ErrTooLarge):
-		return h.giveUp(ctx, o, string(pipeline.Rejected), pipeline.ReasonTooLarge+": "+err.Error())
+		return h.giveUp(ctx, o, outcome.Rejected, outcome.Because(outcome.ReasonTooLarge, err.Error()))
 	case storage.Permanent(err):
-		return h.giveUp(ctx, o, Failed, err.Error())
+		return h.giveUp(ctx, o, outcome.Failed, err.Error())
 	}
 	return h.failed(o, err)
 }
 
 // giveUp records a permanent failure. If it cannot be recorded, the record is
 // retried instead, so no failure goes unrecorded.
-func (h *Handler) giveUp(ctx context.Context, o Outcome, decision, reason string) Outcome {
+func (h *Handler) giveUp(ctx context.Context, o outcome.Record, decision outcome.Decision, reason string) outcome.Record {
 	o.Decision, o.Reason = decision, reason
 	if h.Failures == nil {
 		return o
@@ -292,17 +268,17 @@ func (h *Handler) giveUp(ctx context.Context, o Outcome, decision, reason string
 }
 
 // observe writes the record's log line and metrics document.
-func (h *Handler) observe(ctx context.Context, o Outcome, res pipeline.Result) {
+func (h *Handler) observe(ctx context.Context, o outcome.Record, res pipeline.Result) {
 	level := slog.LevelInfo
 	switch o.Decision {
-	case string(pipeline.Rejected):
+	case outcome.Rejected:
 		level = slog.LevelWarn
-	case Failed:
+	case outcome.Failed:
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
 		slog.String("bucket", o.Bucket), slog.String("key", o.Key), slog.String("etag", o.ETag),
-		slog.String("decision", o.Decision), slog.Int64("bytesIn", o.BytesIn), slog.Int64("bytesOut", o.BytesOut),
+		slog.String("decision", string(o.Decision)), slog.Int64("bytesIn", o.BytesIn), slog.Int64("bytesOut", o.BytesOut),
 		slog.Int64("ms", o.Millis),
 	}
 	if o.Reason != "" {
@@ -315,7 +291,7 @@ func (h *Handler) observe(ctx context.Context, o Outcome, res pipeline.Result) {
 		attrs = append(attrs, slog.String("destinationKey", o.DestinationKey))
 	}
 	if res.FormatIn != "" {
-		attrs = append(attrs, slog.String("formatIn", res.FormatIn), slog.String("formatOut", res.FormatOut),
+		attrs = append(attrs, slog.String("formatIn", string(res.FormatIn)), slog.String("formatOut", string(res.FormatOut)),
 			slog.Int("width", res.Width), slog.Int("height", res.Height))
 	}
 	h.Log.LogAttrs(ctx, level, "record", attrs...)
@@ -327,24 +303,24 @@ func (h *Handler) observe(ctx context.Context, o Outcome, res pipeline.Result) {
 
 // metricValues gives every metric a value for every record (0 or 1 for the
 // counts), so sums are counts and averages are honest.
-func metricValues(o Outcome) []metrics.Value {
+func metricValues(o outcome.Record) []metrics.Value {
 	one := func(b bool) float64 {
 		if b {
 			return 1
 		}
 		return 0
 	}
-	processed := o.Decision == string(pipeline.Compressed) || o.Decision == string(pipeline.KeptOriginal)
+	processed := o.Decision.Stored()
 	var in, out float64
 	if processed {
 		in, out = float64(o.BytesIn), float64(o.BytesOut)
 	}
 	return []metrics.Value{
 		{Name: metrics.Processed, Unit: metrics.Count, Value: one(processed)},
-		{Name: metrics.KeptOriginal, Unit: metrics.Count, Value: one(o.Decision == string(pipeline.KeptOriginal))},
-		{Name: metrics.Rejected, Unit: metrics.Count, Value: one(o.Decision == string(pipeline.Rejected))},
-		{Name: metrics.Failed, Unit: metrics.Count, Value: one(o.Decision == Failed)},
-		{Name: metrics.Skipped, Unit: metrics.Count, Value: one(o.Decision == Skipped)},
+		{Name: metrics.KeptOriginal, Unit: metrics.Count, Value: one(o.Decision == outcome.KeptOriginal)},
+		{Name: metrics.Rejected, Unit: metrics.Count, Value: one(o.Decision == outcome.Rejected)},
+		{Name: metrics.Failed, Unit: metrics.Count, Value: one(o.Decision == outcome.Failed)},
+		{Name: metrics.Skipped, Unit: metrics.Count, Value: one(o.Decision == outcome.Skipped)},
 		{Name: metrics.BytesIn, Unit: metrics.Bytes, Value: in},
 		{Name: metrics.BytesOut, Unit: metrics.Bytes, Value: out},
 		{Name: metrics.BytesSaved, Unit: metrics.Bytes, Value: in - out},

@@ -13,19 +13,16 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
-	"github.com/s3-image-compressor/s3-image-compressor/function/handler"
-	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage/storagetest"
 )
 
-var processed = map[string]bool{"compressed": true, "kept-original": true}
-
 // checkOutput checks the destination object of a processed outcome: where it
 // is, what it says about its source, and that it is an image.
-func (e *env) checkOutput(t *testing.T, o handler.Outcome, sourceKey, wantKey string) {
+func (e *env) checkOutput(t *testing.T, o outcome.Record, sourceKey, wantKey string) {
 	t.Helper()
-	if !processed[o.Decision] || o.Key != sourceKey || o.DestinationKey != wantKey {
+	if !o.Decision.Stored() || o.Key != sourceKey || o.DestinationKey != wantKey {
 		t.Fatalf("outcome %+v: want key %q compressed or kept-original into %q", o, sourceKey, wantKey)
 	}
 	head, ok := e.s3.Head(t, dstBucket, wantKey)
@@ -39,7 +36,7 @@ func (e *env) checkOutput(t *testing.T, o handler.Outcome, sourceKey, wantKey st
 		"source-key":         url.QueryEscape(sourceKey),
 		"source-etag":        o.ETag,
 		"settings-hash":      e.settings.Hash(),
-		"decision":           o.Decision,
+		"decision":           string(o.Decision),
 		"bytes-in":           strconv.FormatInt(o.BytesIn, 10),
 		"bytes-out":          strconv.Itoa(len(body)),
 	}
@@ -51,7 +48,7 @@ func (e *env) checkOutput(t *testing.T, o handler.Outcome, sourceKey, wantKey st
 	if int64(len(body)) != o.BytesOut || o.BytesOut == 0 {
 		t.Errorf("outcome says %d bytes out; the destination holds %d bytes", o.BytesOut, len(body))
 	}
-	if o.BytesOut > o.BytesIn && !strings.HasPrefix(o.Reason, pipeline.ReasonLarger) {
+	if o.BytesOut > o.BytesIn && !strings.HasPrefix(o.Reason, outcome.ReasonLarger) {
 		t.Errorf("output of %d bytes for %d in, without the pipeline saying why (%q)", o.BytesOut, o.BytesIn, o.Reason)
 	}
 	if ct := *head.ContentType; !strings.HasPrefix(ct, "image/") {
@@ -108,17 +105,17 @@ func TestBatch(t *testing.T) {
 	}
 	e.checkOutput(t, resp.Records[0], "uploads/photo.jpg", "compressed/photo.jpg")
 	e.checkOutput(t, resp.Records[1], "uploads/rgba.png", "compressed/rgba.png")
-	if o := resp.Records[2]; o.Decision != "rejected" || o.Reason == "" {
+	if o := resp.Records[2]; o.Decision != outcome.Rejected || o.Reason == "" {
 		t.Errorf("text named .jpg: outcome %+v, want rejected with a reason", o)
 	}
-	if o := resp.Records[3]; o.Decision != handler.Skipped {
+	if o := resp.Records[3]; o.Decision != outcome.Skipped {
 		t.Errorf("key outside the prefix: outcome %+v, want skipped", o)
 	}
 	if got := e.s3.List(t, dstBucket); len(got) != 2 {
 		t.Errorf("destination holds %v, want the two processed images only", got)
 	}
 	if fs := e.reported(t); len(fs) != 1 || fs[0].Key != "uploads/notes.jpg" || fs[0].ETag != recs[2].etag ||
-		fs[0].Bucket != srcBucket || fs[0].Decision != "rejected" || fs[0].Reason != resp.Records[2].Reason {
+		fs[0].Bucket != srcBucket || fs[0].Decision != outcome.Rejected || fs[0].Reason != resp.Records[2].Reason {
 		t.Errorf("failure sink holds %+v, want the rejected upload with bucket, key, ETag %s and reason", fs, recs[2].etag)
 	}
 
@@ -130,7 +127,7 @@ func TestBatch(t *testing.T) {
 	want["BytesSaved"] = want["BytesIn"] - want["BytesOut"]
 	want["KeptOriginal"] = 0
 	for _, o := range resp.Records[:2] {
-		if o.Decision == "kept-original" {
+		if o.Decision == outcome.KeptOriginal {
 			want["KeptOriginal"]++
 		}
 	}
@@ -192,7 +189,7 @@ func TestDuplicateDeliveryDoesNoWork(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second delivery: %v", err)
 			}
-			if o := second.Records[0]; o.Decision != handler.Skipped || !strings.HasPrefix(o.Reason, "duplicate") || o.DestinationKey != tt.wantKey {
+			if o := second.Records[0]; o.Decision != outcome.Skipped || outcome.Word(o.Reason) != outcome.ReasonDuplicate || o.DestinationKey != tt.wantKey {
 				t.Errorf("second delivery: outcome %+v, want skipped as a duplicate of %s", o, tt.wantKey)
 			}
 			for _, r := range e.requests.Requests() {
@@ -238,7 +235,7 @@ func TestOverwrittenSinceTheEvent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
-	if o := resp.Records[0]; o.Decision != handler.Skipped || !strings.HasPrefix(o.Reason, "overwritten") {
+	if o := resp.Records[0]; o.Decision != outcome.Skipped || outcome.Word(o.Reason) != outcome.ReasonOverwritten {
 		t.Errorf("event for the old version: outcome %+v, want skipped as overwritten", o)
 	}
 	if got := e.s3.List(t, dstBucket); len(got) != 0 {
@@ -260,14 +257,14 @@ func TestSkips(t *testing.T) {
 		record record
 		reason string
 	}{
-		{"outside the prefix", e.upload(t, "other/a.jpg", jpeg, nil), "outside"},
-		{"prefix is not a folder prefix of the key", e.upload(t, "uploads-old/a.jpg", jpeg, nil), "outside"},
-		{"suffix not configured", e.upload(t, "uploads/a.jpg.txt", jpeg, nil), "outside"},
-		{"own output", e.upload(t, "uploads/out.jpg", jpeg, map[string]string{storage.OutputMarker: "1"}), "own output"},
-		{"another bucket", func() record { r := inPrefix; r.bucket = "someone-elses"; return r }(), "not the source bucket"},
-		{"object removed", func() record { r := inPrefix; r.name = "ObjectRemoved:Delete"; return r }(), "not an ObjectCreated"},
-		{"MinIO object removed", func() record { r := minio(inPrefix); r.name = "s3:ObjectRemoved:Delete"; return r }(), "not an ObjectCreated"},
-		{"deleted since the event", record{name: "ObjectCreated:Put", bucket: srcBucket, key: "uploads/gone.jpg", etag: "0123", size: 10}, "deleted"},
+		{"outside the prefix", e.upload(t, "other/a.jpg", jpeg, nil), outcome.ReasonOutsideFilter},
+		{"prefix is not a folder prefix of the key", e.upload(t, "uploads-old/a.jpg", jpeg, nil), outcome.ReasonOutsideFilter},
+		{"suffix not configured", e.upload(t, "uploads/a.jpg.txt", jpeg, nil), outcome.ReasonOutsideFilter},
+		{"own output", e.upload(t, "uploads/out.jpg", jpeg, map[string]string{storage.OutputMarker: "1"}), outcome.ReasonOwnOutput},
+		{"another bucket", func() record { r := inPrefix; r.bucket = "someone-elses"; return r }(), outcome.ReasonOtherBucket},
+		{"object removed", func() record { r := inPrefix; r.name = "ObjectRemoved:Delete"; return r }(), outcome.ReasonNotCreated},
+		{"MinIO object removed", func() record { r := minio(inPrefix); r.name = "s3:ObjectRemoved:Delete"; return r }(), outcome.ReasonNotCreated},
+		{"deleted since the event", record{name: "ObjectCreated:Put", bucket: srcBucket, key: "uploads/gone.jpg", etag: "0123", size: 10}, outcome.ReasonDeleted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,8 +272,8 @@ func TestSkips(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
-			if o := resp.Records[0]; o.Decision != handler.Skipped || !strings.HasPrefix(o.Reason, tt.reason) {
-				t.Errorf("outcome %+v, want skipped because %q...", o, tt.reason)
+			if o := resp.Records[0]; o.Decision != outcome.Skipped || outcome.Word(o.Reason) != tt.reason {
+				t.Errorf("outcome %+v, want skipped because %q: ...", o, tt.reason)
 			}
 		})
 	}
@@ -300,11 +297,11 @@ func TestBadInputIsRejectedAndReported(t *testing.T) {
 		size   int64 // size in the event when it lies (0: the real size)
 		reason string
 	}{
-		{"text disguised as JPEG", "uploads/notes.jpg", func(*testing.T) []byte { return []byte("just some words\n") }, 0, 0, pipeline.ReasonNotImage},
-		{"corrupt JPEG", "uploads/broken.jpg", bogusHuffmanJPEG, 0, 0, pipeline.ReasonCorrupt},
-		{"truncated JPEG", "uploads/truncated.jpg", truncatedJPEG, 0, 0, pipeline.ReasonCorrupt},
-		{"too large by the event", "uploads/big.jpg", photo, 1000, 0, pipeline.ReasonTooLarge},
-		{"too large, event understates", "uploads/big2.jpg", photo, 1000, 10, pipeline.ReasonTooLarge},
+		{"text disguised as JPEG", "uploads/notes.jpg", func(*testing.T) []byte { return []byte("just some words\n") }, 0, 0, outcome.ReasonNotImage},
+		{"corrupt JPEG", "uploads/broken.jpg", bogusHuffmanJPEG, 0, 0, outcome.ReasonCorrupt},
+		{"truncated JPEG", "uploads/truncated.jpg", truncatedJPEG, 0, 0, outcome.ReasonCorrupt},
+		{"too large by the event", "uploads/big.jpg", photo, 1000, 0, outcome.ReasonTooLarge},
+		{"too large, event understates", "uploads/big2.jpg", photo, 1000, 10, outcome.ReasonTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -322,7 +319,7 @@ func TestBadInputIsRejectedAndReported(t *testing.T) {
 				t.Fatalf("Handle: %v; a rejection must not be retried", err)
 			}
 			o := resp.Records[0]
-			if o.Decision != "rejected" || o.Reason == "" || !strings.HasPrefix(o.Reason, tt.reason) || o.Retry {
+			if o.Decision != outcome.Rejected || outcome.Word(o.Reason) != tt.reason || o.Retry {
 				t.Errorf("outcome %+v, want rejected for good with a reason starting %q", o, tt.reason)
 			}
 			if got := e.s3.List(t, dstBucket); len(got) != 0 {
@@ -367,10 +364,10 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Handle returned no error after %d injected %d %s answers; want one so Lambda retries", tt.faults.Hits(), tt.faults.Status, tt.faults.Code)
 			}
-			if o := resp.Records[0]; o.Decision != handler.Failed || !o.Retry {
+			if o := resp.Records[0]; o.Decision != outcome.Failed || !o.Retry {
 				t.Errorf("outcome %+v, want failed and retried", o)
 			}
-			if o := resp.Records[1]; o.Decision != handler.Skipped {
+			if o := resp.Records[1]; o.Decision != outcome.Skipped {
 				t.Errorf("the rest of the batch: outcome %+v, want it handled (skipped) despite the failure", o)
 			}
 			if got := e.s3.List(t, dstBucket); len(got) != 0 {
@@ -402,7 +399,7 @@ func TestAccessDeniedIsReportedNotRetried(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Handle: %v; retrying cannot fix access denied", err)
 	}
-	if o := resp.Records[0]; o.Decision != handler.Failed || o.Retry {
+	if o := resp.Records[0]; o.Decision != outcome.Failed || o.Retry {
 		t.Errorf("outcome %+v, want failed for good", o)
 	}
 	if fs := e.reported(t); len(fs) != 1 || fs[0].Key != "uploads/a.jpg" || !strings.Contains(fs[0].Reason, "access denied") {
@@ -417,7 +414,7 @@ func TestUnreportableFailureIsRetried(t *testing.T) {
 	if err == nil {
 		t.Fatal("Handle returned no error although the rejection could not be recorded; want one so nothing is lost")
 	}
-	if o := resp.Records[0]; o.Decision != handler.Failed || !o.Retry || !strings.Contains(o.Reason, "reporting it failed") {
+	if o := resp.Records[0]; o.Decision != outcome.Failed || !o.Retry || !strings.Contains(o.Reason, "reporting it failed") {
 		t.Errorf("outcome %+v, want failed, retried, saying the report failed", o)
 	}
 }
@@ -433,7 +430,7 @@ func TestTooLittleTimeLeft(t *testing.T) {
 		t.Fatal("Handle with 1 s left returned no error; want the records sent back for retry")
 	}
 	for _, o := range resp.Records {
-		if o.Decision != handler.Failed || !o.Retry || !strings.HasPrefix(o.Reason, "not started") {
+		if o.Decision != outcome.Failed || !o.Retry || outcome.Word(o.Reason) != outcome.ReasonNotStarted {
 			t.Errorf("outcome %+v, want failed (not started) and retried", o)
 		}
 	}
@@ -455,7 +452,7 @@ func TestLogsAreJSONWithTheRecord(t *testing.T) {
 	}
 	o, line := resp.Records[0], logs[0]
 	want := map[string]any{
-		"key": "uploads/a b.jpg", "bucket": srcBucket, "etag": r.etag, "decision": o.Decision,
+		"key": "uploads/a b.jpg", "bucket": srcBucket, "etag": r.etag, "decision": string(o.Decision),
 		"bytesIn": float64(o.BytesIn), "bytesOut": float64(o.BytesOut), "destinationKey": "compressed/a b.jpg",
 		"formatIn": "jpeg",
 	}

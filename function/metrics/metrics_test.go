@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/metrics"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // checkEMF applies the Embedded Metric Format specification's rules to one
@@ -63,7 +64,7 @@ func TestEmit(t *testing.T) {
 		{Name: metrics.Processed, Unit: metrics.Count, Value: 1},
 		{Name: metrics.BytesSaved, Unit: metrics.Bytes, Value: 4096},
 		{Name: metrics.Duration, Unit: metrics.Milliseconds, Value: 812},
-	}, map[string]any{"decision": "compressed", "key": "uploads/a b.jpg"})
+	}, map[string]any{"decision": outcome.Compressed, "key": "uploads/a b.jpg"})
 	if err != nil {
 		t.Fatalf("Emit: %v", err)
 	}
@@ -73,7 +74,7 @@ func TestEmit(t *testing.T) {
 	doc := checkEMF(t, out.Bytes())
 	want := map[string]any{
 		"FunctionName": "compressor-prod", "Processed": 1.0, "BytesSaved": 4096.0, "Duration": 812.0,
-		"decision": "compressed", "key": "uploads/a b.jpg",
+		"decision": string(outcome.Compressed), "key": "uploads/a b.jpg",
 	}
 	for k, v := range want {
 		if doc[k] != v {

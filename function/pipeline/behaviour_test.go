@@ -13,6 +13,7 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
@@ -42,20 +43,20 @@ func TestRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, word string
 	}{
-		{"empty", "", pipeline.ReasonEmpty},
-		{"svg", `<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>`, pipeline.ReasonNotAllowed},
-		{"svg without prolog", "<svg width='10' height='10'></svg>", pipeline.ReasonNotAllowed},
-		{"mvg", "push graphic-context\nviewbox 0 0 640 480\nimage over 0,0 0,0 'https://example.com/x.jpg'\npop graphic-context", pipeline.ReasonNotAllowed},
-		{"postscript", "%!PS-Adobe-3.0\n%%BoundingBox: 0 0 100 100\nshowpage", pipeline.ReasonNotAllowed},
-		{"pdf", "%PDF-1.7\n1 0 obj<<>>endobj", pipeline.ReasonNotAllowed},
-		{"bmp", "BM\x36\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00", pipeline.ReasonNotAllowed},
-		{"text", "hello, this is not an image\n", pipeline.ReasonNotImage},
-		{"random", string(random), pipeline.ReasonNotImage},
-		{"truncated magic", "\x89PN", pipeline.ReasonNotImage},
+		{"empty", "", outcome.ReasonEmpty},
+		{"svg", `<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><image href="file:///etc/passwd"/></svg>`, outcome.ReasonNotAllowed},
+		{"svg without prolog", "<svg width='10' height='10'></svg>", outcome.ReasonNotAllowed},
+		{"mvg", "push graphic-context\nviewbox 0 0 640 480\nimage over 0,0 0,0 'https://example.com/x.jpg'\npop graphic-context", outcome.ReasonNotAllowed},
+		{"postscript", "%!PS-Adobe-3.0\n%%BoundingBox: 0 0 100 100\nshowpage", outcome.ReasonNotAllowed},
+		{"pdf", "%PDF-1.7\n1 0 obj<<>>endobj", outcome.ReasonNotAllowed},
+		{"bmp", "BM\x36\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00", outcome.ReasonNotAllowed},
+		{"text", "hello, this is not an image\n", outcome.ReasonNotImage},
+		{"random", string(random), outcome.ReasonNotImage},
+		{"truncated magic", "\x89PN", outcome.ReasonNotImage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := process(t, []byte(tc.in), config.Default())
-			if r.Decision != pipeline.Rejected || !strings.HasPrefix(r.Reason, tc.word+": ") && !(tc.word == pipeline.ReasonEmpty && strings.HasPrefix(r.Reason, tc.word)) {
+			if r.Decision != outcome.Rejected || !strings.HasPrefix(r.Reason, tc.word+": ") && !(tc.word == outcome.ReasonEmpty && strings.HasPrefix(r.Reason, tc.word)) {
 				t.Errorf("%s (%s), want rejected with %q", r.Decision, r.Reason, tc.word)
 			}
 			if r.Output != nil {
@@ -76,23 +77,23 @@ func TestLimits(t *testing.T) {
 		s    config.Settings
 		word string
 	}{
-		{"bytes", png, settings(func(s *config.Settings) { s.Limits.MaxInputBytes = int64(len(png) - 1) }), pipeline.ReasonTooLarge},
-		{"png width", png, settings(func(s *config.Settings) { s.Limits.MaxDimension = 299 }), pipeline.ReasonTooLarge},
-		{"jpeg height", jpg, settings(func(s *config.Settings) { s.Limits.MaxDimension = 199 }), pipeline.ReasonTooLarge},
-		{"pixels", jpg, settings(func(s *config.Settings) { s.Limits.MaxPixels = 300*200 - 1 }), pipeline.ReasonTooLarge},
-		{"frames", animatedGIF(t, 6), settings(func(s *config.Settings) { s.Limits.MaxFrames = 5 }), pipeline.ReasonTooManyFrames},
-		{"bomb header", pngHeaderOnly(20000, 20000), config.Default(), pipeline.ReasonTooLarge},
+		{"bytes", png, settings(func(s *config.Settings) { s.Limits.MaxInputBytes = int64(len(png) - 1) }), outcome.ReasonTooLarge},
+		{"png width", png, settings(func(s *config.Settings) { s.Limits.MaxDimension = 299 }), outcome.ReasonTooLarge},
+		{"jpeg height", jpg, settings(func(s *config.Settings) { s.Limits.MaxDimension = 199 }), outcome.ReasonTooLarge},
+		{"pixels", jpg, settings(func(s *config.Settings) { s.Limits.MaxPixels = 300*200 - 1 }), outcome.ReasonTooLarge},
+		{"frames", animatedGIF(t, 6), settings(func(s *config.Settings) { s.Limits.MaxFrames = 5 }), outcome.ReasonTooManyFrames},
+		{"bomb header", pngHeaderOnly(20000, 20000), config.Default(), outcome.ReasonTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := process(t, tc.in, tc.s)
-			if r.Decision != pipeline.Rejected || !strings.HasPrefix(r.Reason, tc.word+": ") {
+			if r.Decision != outcome.Rejected || !strings.HasPrefix(r.Reason, tc.word+": ") {
 				t.Errorf("%s (%s), want rejected with %q", r.Decision, r.Reason, tc.word)
 			}
 		})
 	}
 	// At the limit is still fine.
 	s := settings(func(s *config.Settings) { s.Limits.MaxDimension = 300; s.Limits.MaxPixels = 300 * 200 })
-	if r := process(t, jpg, s); r.Decision == pipeline.Rejected {
+	if r := process(t, jpg, s); r.Decision == outcome.Rejected {
 		t.Errorf("an image exactly at the limits was rejected: %s", r.Reason)
 	}
 }
@@ -157,12 +158,12 @@ func TestDecodeWarnings(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   []byte
-		want pipeline.Decision
+		want outcome.Decision
 		msg  string
 	}{
-		{"truncated", jpg[:len(jpg)*2/3], pipeline.Rejected, "Premature end"},
-		{"corrupt entropy data", corrupt, pipeline.Rejected, "Corrupt JPEG data"},
-		{"intact", jpg, pipeline.Compressed, ""},
+		{"truncated", jpg[:len(jpg)*2/3], outcome.Rejected, "Premature end"},
+		{"corrupt entropy data", corrupt, outcome.Rejected, "Corrupt JPEG data"},
+		{"intact", jpg, outcome.Compressed, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := process(t, tc.in, config.Default())
@@ -173,7 +174,7 @@ func TestDecodeWarnings(t *testing.T) {
 	}
 	t.Run("xmp warning of a real photo", func(t *testing.T) {
 		// ImageMagick built without libxml warns that it cannot validate XMP.
-		if r := process(t, corpusFile(t, "exifsamples_nikon_d70s_gps.jpg"), config.Default()); r.Decision == pipeline.Rejected {
+		if r := process(t, corpusFile(t, "exifsamples_nikon_d70s_gps.jpg"), config.Default()); r.Decision == outcome.Rejected {
 			t.Errorf("rejected: %s", r.Reason)
 		}
 	})
@@ -197,7 +198,7 @@ func TestJPEGEncoding(t *testing.T) {
 			r := process(t, in, settings(func(s *config.Settings) {
 				s.JPEG = config.JPEG{Quality: tc.quality, Sampling: tc.sampling, Progressive: tc.progressive}
 			}))
-			if r.Decision != pipeline.Compressed {
+			if r.Decision != outcome.Compressed {
 				t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
 			}
 			mw := readBack(t, r.Output)
@@ -222,7 +223,7 @@ func TestPNGCompressionLevel(t *testing.T) {
 	size := map[int]int{}
 	for _, level := range []int{1, 9} {
 		r := process(t, in, settings(func(s *config.Settings) { s.PNG.CompressionLevel = level }))
-		if r.Decision != pipeline.Compressed {
+		if r.Decision != outcome.Compressed {
 			t.Fatalf("level %d: %s (%s), want compressed", level, r.Decision, r.Reason)
 		}
 		size[level] = r.BytesOut
@@ -253,7 +254,7 @@ func TestResize(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := process(t, tc.in, settings(func(s *config.Settings) { s.MaxWidth, s.MaxHeight = tc.maxW, tc.maxH }))
-			if r.Decision != pipeline.Compressed {
+			if r.Decision != outcome.Compressed {
 				t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
 			}
 			if r.Width != tc.wantW || r.Height != tc.wantH {
@@ -285,7 +286,7 @@ func TestOrientation(t *testing.T) {
 			}
 			got := viewed(t, r.Output)
 			defer got.Destroy()
-			if r.Decision == pipeline.Compressed {
+			if r.Decision == outcome.Compressed {
 				if o := readBack(t, r.Output).GetImageOrientation(); o > imagick.ORIENTATION_TOP_LEFT {
 					t.Errorf("compressed output still carries orientation %d", o)
 				}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
@@ -46,8 +47,8 @@ func TestBombsAllocateNothing(t *testing.T) {
 	if os.Getenv(bombChildEnv) == "1" {
 		for name, in := range bombs(t) {
 			r, err := pipeline.Process(context.Background(), in, config.Default())
-			if err != nil || r.Decision != pipeline.Rejected || !strings.HasPrefix(r.Reason, pipeline.ReasonTooLarge) {
-				t.Errorf("%s: %s (%s) %v; want rejected as %s", name, r.Decision, r.Reason, err, pipeline.ReasonTooLarge)
+			if err != nil || r.Decision != outcome.Rejected || !strings.HasPrefix(r.Reason, outcome.ReasonTooLarge) {
+				t.Errorf("%s: %s (%s) %v; want rejected as %s", name, r.Decision, r.Reason, err, outcome.ReasonTooLarge)
 			}
 		}
 		fmt.Printf("peak-rss-kib=%d\n", procStatus(t, "VmHWM")>>10)

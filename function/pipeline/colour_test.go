@@ -12,7 +12,7 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
-	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // testICC is a small but complete ICC v2 RGB display profile (sRGB-like
@@ -126,7 +126,7 @@ func TestPNGColourChunksKept(t *testing.T) {
 			text := pngChunk("tEXt", []byte("Author\x00someone"))
 			in := insertAfterIHDR(uncompressedPNG(t, tc.grey), append(extra, text)...)
 			r := process(t, in, config.Default())
-			if r.Decision != pipeline.Compressed {
+			if r.Decision != outcome.Compressed {
 				t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
 			}
 			for _, typ := range []string{"gAMA", "cHRM", "sRGB", "iCCP"} {
@@ -161,7 +161,7 @@ func TestICCKeptInJPEG(t *testing.T) {
 		return firstErr(mw.SetImageCompressionQuality(98), mw.SetImageProfile("icc", testICC()))
 	}), gpsExif(1))
 	r := process(t, in, config.Default())
-	if r.Decision != pipeline.Compressed {
+	if r.Decision != outcome.Compressed {
 		t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
 	}
 	mw := readBack(t, r.Output)

@@ -10,18 +10,19 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
 var (
-	accept = []pipeline.Decision{pipeline.Compressed, pipeline.KeptOriginal}
-	refuse = []pipeline.Decision{pipeline.Rejected}
+	accept = []outcome.Decision{outcome.Compressed, outcome.KeptOriginal}
+	refuse = []outcome.Decision{outcome.Rejected}
 )
 
 // expected decisions per corpus category, and the checks beyond the
 // invariants that every result must meet.
 var categories = map[string]struct {
-	decisions []pipeline.Decision
+	decisions []outcome.Decision
 	check     func(t *testing.T, in []byte, r pipeline.Result)
 }{
 	"photo-jpeg":      {accept, checkSmaller},
@@ -31,12 +32,12 @@ var categories = map[string]struct {
 	"png-16bit":       {accept, both(checkLossless, checkDepth16)},
 	"png-alpha":       {accept, both(checkLossless, checkAlphaKept)},
 	"gif-animated":    {accept, checkAnimation},
-	"jpeg-cmyk":       {[]pipeline.Decision{pipeline.Compressed}, checkCMYK},
+	"jpeg-cmyk":       {[]outcome.Decision{outcome.Compressed}, checkCMYK},
 	"webp":            {accept, checkWebP},
-	"heic-avif":       {[]pipeline.Decision{pipeline.Compressed}, checkConvertedToJPEG},
+	"heic-avif":       {[]outcome.Decision{outcome.Compressed}, checkConvertedToJPEG},
 	"malformed":       {refuse, nil},
 	"pngsuite-broken": {refuse, nil},
-	"bomb":            {refuse, checkReason(pipeline.ReasonTooLarge)},
+	"bomb":            {refuse, checkReason(outcome.ReasonTooLarge)},
 }
 
 // validDespiteCategory lists corpus files filed under "malformed" that decode
@@ -65,7 +66,7 @@ func TestCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Process: %v (a corpus file must never fail transiently)", err)
 			}
-			if r.Decision == pipeline.Rejected && smp.category == "heic-avif" && !canRead(smp.data) {
+			if r.Decision == outcome.Rejected && smp.category == "heic-avif" && !canRead(smp.data) {
 				t.Skipf("this ImageMagick build cannot read %s: %s", r.FormatIn, r.Reason)
 			}
 			if !slices.Contains(decisions, r.Decision) {
@@ -75,7 +76,7 @@ func TestCorpus(t *testing.T) {
 			if check != nil && !t.Failed() {
 				check(t, smp.data, r)
 			}
-			if r.Decision != pipeline.Rejected {
+			if r.Decision != outcome.Rejected {
 				t.Logf("%s %d -> %d bytes (%.1f%%) %s", r.Decision, r.BytesIn, r.BytesOut, 100*float64(r.BytesOut)/float64(r.BytesIn), r.Reason)
 			} else {
 				t.Logf("rejected: %s", r.Reason)
@@ -90,12 +91,6 @@ func canRead(data []byte) bool {
 	return mw.PingImageBlob(data) == nil
 }
 
-var reasonWords = []string{
-	pipeline.ReasonEmpty, pipeline.ReasonNotImage, pipeline.ReasonNotAllowed, pipeline.ReasonTooLarge,
-	pipeline.ReasonTooManyFrames, pipeline.ReasonTooSlow, pipeline.ReasonCorrupt, pipeline.ReasonPolicyDenied,
-	pipeline.ReasonNotSmaller, pipeline.ReasonAnimatedPNG, pipeline.ReasonMultiFrame, pipeline.ReasonLarger,
-}
-
 // checkInvariants holds for every result: consistent fields, an output that
 // decodes in the announced format, never bigger unless the reason says why,
 // and no private metadata.
@@ -104,10 +99,10 @@ func checkInvariants(t *testing.T, in []byte, r pipeline.Result) {
 	if r.BytesIn != len(in) {
 		t.Errorf("BytesIn = %d, want %d", r.BytesIn, len(in))
 	}
-	if r.Reason != "" && !slices.ContainsFunc(reasonWords, func(w string) bool { return strings.HasPrefix(r.Reason, w+": ") }) {
+	if r.Reason != "" && outcome.Word(r.Reason) == "" {
 		t.Errorf("reason %q does not start with a Reason* word", r.Reason)
 	}
-	if r.Decision == pipeline.Rejected {
+	if r.Decision == outcome.Rejected {
 		if r.Output != nil || r.BytesOut != 0 || r.Reason == "" {
 			t.Errorf("rejected result has output %d bytes, BytesOut %d, reason %q; want nil, 0 and a reason", len(r.Output), r.BytesOut, r.Reason)
 		}
@@ -116,20 +111,20 @@ func checkInvariants(t *testing.T, in []byte, r pipeline.Result) {
 	if r.BytesOut != len(r.Output) {
 		t.Errorf("BytesOut = %d, len(Output) = %d", r.BytesOut, len(r.Output))
 	}
-	if r.BytesOut > r.BytesIn && !strings.HasPrefix(r.Reason, pipeline.ReasonLarger) {
-		t.Errorf("output is %d bytes, bigger than the input %d, without a %q reason", r.BytesOut, r.BytesIn, pipeline.ReasonLarger)
+	if r.BytesOut > r.BytesIn && !strings.HasPrefix(r.Reason, outcome.ReasonLarger) {
+		t.Errorf("output is %d bytes, bigger than the input %d, without a %q reason", r.BytesOut, r.BytesIn, outcome.ReasonLarger)
 	}
-	if r.Decision == pipeline.KeptOriginal && r.FormatOut != r.FormatIn {
+	if r.Decision == outcome.KeptOriginal && r.FormatOut != r.FormatIn {
 		t.Errorf("kept-original changed the format %s -> %s", r.FormatIn, r.FormatOut)
 	}
 	if (r.Extension == "") != (r.FormatOut == r.FormatIn) {
 		t.Errorf("Extension %q for %s -> %s; want \"\" exactly when the format is unchanged", r.Extension, r.FormatIn, r.FormatOut)
 	}
-	if want := "image/" + r.FormatOut; r.ContentType != want {
+	if want := "image/" + string(r.FormatOut); r.ContentType != want {
 		t.Errorf("ContentType %q, want %q", r.ContentType, want)
 	}
 	mw := readBack(t, r.Output)
-	if got := strings.ToLower(mw.GetImageFormat()); got != r.FormatOut {
+	if got := outcome.Format(strings.ToLower(mw.GetImageFormat())); got != r.FormatOut {
 		t.Errorf("output decodes as %s, want %s", got, r.FormatOut)
 	}
 	if got := int(mw.GetNumberImages()); got != r.Frames {
@@ -285,7 +280,7 @@ func checkCMYK(t *testing.T, in []byte, r pipeline.Result) {
 
 // checkWebP: a lossless WebP stays lossless.
 func checkWebP(t *testing.T, in []byte, r pipeline.Result) {
-	if r.Decision == pipeline.Compressed && isVP8L(in) {
+	if r.Decision == outcome.Compressed && isVP8L(in) {
 		if !isVP8L(r.Output) {
 			t.Error("a lossless WebP was re-encoded lossy")
 		}

@@ -8,30 +8,32 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
 
 // detect identifies the format by magic bytes and chooses the output format.
 func detect(j *job) error {
 	if len(j.in) == 0 {
-		return reject(ReasonEmpty, "the input has no bytes")
+		return reject(outcome.ReasonEmpty, "the input has no bytes")
 	}
 	if maxBytes := j.s.Limits.MaxInputBytes; int64(len(j.in)) > maxBytes {
-		return reject(ReasonTooLarge, "%d bytes, limit %d", len(j.in), maxBytes)
+		return reject(outcome.ReasonTooLarge, "%d bytes, limit %d", len(j.in), maxBytes)
 	}
-	f, ok, other := sniff(j.in)
-	switch {
-	case !ok && other != "":
-		return reject(ReasonNotAllowed, "%s; allowed: JPEG, PNG, WebP, GIF, TIFF, HEIC/AVIF", other)
-	case !ok:
-		return reject(ReasonNotImage, "the first bytes (% x) match no allowed image format", j.in[:min(len(j.in), 8)])
-	case !j.readable[f.name]:
-		return reject(ReasonNotAllowed, "%s: this ImageMagick build cannot read it", f.name)
+	f, ok := outcome.Sniff(j.in)
+	if !ok {
+		if other := refusedFormat(j.in); other != "" {
+			return reject(outcome.ReasonNotAllowed, "%s; allowed: JPEG, PNG, WebP, GIF, TIFF, HEIC/AVIF", other)
+		}
+		return reject(outcome.ReasonNotImage, "the first bytes (% x) match no allowed image format", j.in[:min(len(j.in), 8)])
+	}
+	if !j.readable[f] {
+		return reject(outcome.ReasonNotAllowed, "%s: this ImageMagick build cannot read it", f)
 	}
 	j.inFmt = f
 	j.outFmt = outputFormat(f, j.s)
-	j.animatedPNG = f == formatPNG && strip.IsAnimatedPNG(j.in)
-	j.losslessWebP = f == formatWebP && isLosslessWebP(j.in)
+	j.animatedPNG = f == outcome.PNG && strip.IsAnimatedPNG(j.in)
+	j.losslessWebP = f == outcome.WebP && isLosslessWebP(j.in)
 	return nil
 }
 
@@ -86,7 +88,7 @@ func limit(j *job) error {
 	}
 	n := int(mw.GetNumberImages())
 	if n > l.MaxFrames {
-		return reject(ReasonTooManyFrames, "%d frames, limit %d", n, l.MaxFrames)
+		return reject(outcome.ReasonTooManyFrames, "%d frames, limit %d", n, l.MaxFrames)
 	}
 	for i := range n {
 		mw.SetIteratorIndex(i)
@@ -99,17 +101,17 @@ func limit(j *job) error {
 		}
 	}
 	if n == 0 {
-		return reject(ReasonCorrupt, "read header: no image in the file")
+		return reject(outcome.ReasonCorrupt, "read header: no image in the file")
 	}
 	return nil
 }
 
 func checkSize(l config.Limits, what string, w, h int) error {
 	if w > l.MaxDimension || h > l.MaxDimension {
-		return reject(ReasonTooLarge, "%s is %dx%d, limit %d per side", what, w, h, l.MaxDimension)
+		return reject(outcome.ReasonTooLarge, "%s is %dx%d, limit %d per side", what, w, h, l.MaxDimension)
 	}
 	if int64(w)*int64(h) > l.MaxPixels {
-		return reject(ReasonTooLarge, "%s is %dx%d = %d pixels, limit %d", what, w, h, int64(w)*int64(h), l.MaxPixels)
+		return reject(outcome.ReasonTooLarge, "%s is %dx%d = %d pixels, limit %d", what, w, h, int64(w)*int64(h), l.MaxPixels)
 	}
 	return nil
 }
@@ -118,13 +120,13 @@ func checkSize(l config.Limits, what string, w, h int) error {
 // fixed offsets, so the worst bombs are refused before ImageMagick parses
 // anything (libpng, for one, reports an oversized IHDR only as "Invalid IHDR
 // data"). Other formats are left to the ping.
-func declaredSize(b []byte, f format) (w, h int, ok bool) {
+func declaredSize(b []byte, f outcome.Format) (w, h int, ok bool) {
 	switch {
-	case f == formatPNG && len(b) >= 24 && string(b[12:16]) == "IHDR":
+	case f == outcome.PNG && len(b) >= 24 && string(b[12:16]) == "IHDR":
 		return int(binary.BigEndian.Uint32(b[16:])), int(binary.BigEndian.Uint32(b[20:])), true
-	case f == formatGIF && len(b) >= 10:
+	case f == outcome.GIF && len(b) >= 10:
 		return int(binary.LittleEndian.Uint16(b[6:])), int(binary.LittleEndian.Uint16(b[8:])), true
-	case f == formatWebP && len(b) >= 30 && string(b[12:16]) == "VP8X":
+	case f == outcome.WebP && len(b) >= 30 && string(b[12:16]) == "VP8X":
 		u24 := func(p []byte) int { return int(p[0]) | int(p[1])<<8 | int(p[2])<<16 }
 		return u24(b[24:]) + 1, u24(b[27:]) + 1, true
 	}
@@ -133,14 +135,14 @@ func declaredSize(b []byte, f format) (w, h int, ok bool) {
 
 // sameFormat refuses a file that ImageMagick reads as another format than its
 // magic bytes said: the coder that runs must be the one the allowlist chose.
-func sameFormat(mw *imagick.MagickWand, f format) error {
+func sameFormat(mw *imagick.MagickWand, f outcome.Format) error {
 	got := mw.GetImageFormat()
-	want := []string{f.magick}
-	if f == formatHEIC || f == formatAVIF {
+	want := []string{coders[f]}
+	if f == outcome.HEIC || f == outcome.AVIF {
 		want = []string{"HEIC", "HEIF", "AVIF"} // one libheif coder under three names
 	}
 	if !slices.Contains(want, got) {
-		return reject(ReasonNotAllowed, "the bytes look like %s but ImageMagick reads them as %q", f.name, got)
+		return reject(outcome.ReasonNotAllowed, "the bytes look like %s but ImageMagick reads them as %q", f, got)
 	}
 	return nil
 }
@@ -151,7 +153,7 @@ func sameFormat(mw *imagick.MagickWand, f format) error {
 func decode(j *job) error {
 	mw := imagick.NewMagickWand()
 	j.setWand(mw)
-	if j.inFmt == formatJPEG {
+	if j.inFmt == outcome.JPEG {
 		tw, th := fitSize(displayedSize(j.head), j.s.MaxWidth, j.s.MaxHeight)
 		w, h := storedSize(j.head, tw, th)
 		if w < j.head.width || h < j.head.height {
@@ -180,10 +182,10 @@ func decode(j *job) error {
 // ImageMagick writes every frame back (GIF animations, multi-page TIFF).
 func animation(j *job) error {
 	if j.animatedPNG {
-		return keep(ReasonAnimatedPNG, "an APNG (acTL chunk) would lose its animation when re-encoded")
+		return keep(outcome.ReasonAnimatedPNG, "an APNG (acTL chunk) would lose its animation when re-encoded")
 	}
-	if j.frames > 1 && !(j.inFmt == j.outFmt && (j.inFmt == formatGIF || j.inFmt == formatTIFF)) {
-		return keep(ReasonMultiFrame, "%d frames of %s are not re-encoded as %s", j.frames, j.inFmt.name, j.outFmt.name)
+	if j.frames > 1 && !(j.inFmt == j.outFmt && (j.inFmt == outcome.GIF || j.inFmt == outcome.TIFF)) {
+		return keep(outcome.ReasonMultiFrame, "%d frames of %s are not re-encoded as %s", j.frames, j.inFmt, j.outFmt)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"gopkg.in/gographics/imagick.v3/imagick"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
 
@@ -13,18 +14,18 @@ import (
 func encode(j *job) error {
 	var err error
 	switch j.outFmt {
-	case formatJPEG:
+	case outcome.JPEG:
 		err = encodeJPEG(j)
-	case formatPNG:
+	case outcome.PNG:
 		err = encodePNG(j)
-	case formatWebP:
+	case outcome.WebP:
 		err = encodeWebP(j)
-	case formatGIF:
+	case outcome.GIF:
 		err = encodeGIF(j)
-	case formatTIFF:
+	case outcome.TIFF:
 		err = encodeTIFF(j)
 	default:
-		err = fmt.Errorf("no encoder for %s", j.outFmt.name)
+		err = fmt.Errorf("no encoder for %s", j.outFmt)
 	}
 	return err
 }
@@ -49,7 +50,7 @@ func encodeJPEG(j *job) error {
 		interlace = imagick.INTERLACE_JPEG
 	}
 	err := firstError(
-		mw.SetImageFormat(formatJPEG.magick),
+		mw.SetImageFormat(coders[outcome.JPEG]),
 		setQuality(mw, uint(j.s.JPEG.Quality)),
 		mw.SetInterlaceScheme(interlace),
 		mw.SetImageInterlaceScheme(interlace),
@@ -85,12 +86,12 @@ const pngSmallPixels = 4_000_000
 func encodePNG(j *job) error {
 	mw := j.mw
 	if err := firstError(
-		mw.SetImageFormat(formatPNG.magick),
+		mw.SetImageFormat(coders[outcome.PNG]),
 		mw.SetOption("png:exclude-chunks", pngChunksExcluded),
 	); err != nil {
 		return err
 	}
-	if depth, colourType, ok := pngIHDR(j.in); ok && j.inFmt == formatPNG && len(mw.GetImageProfile("icc")) > 0 {
+	if depth, colourType, ok := pngIHDR(j.in); ok && j.inFmt == outcome.PNG && len(mw.GetImageProfile("icc")) > 0 {
 		if err := firstError(
 			mw.SetOption("png:color-type", strconv.Itoa(int(colourType))),
 			mw.SetOption("png:bit-depth", strconv.Itoa(int(depth))),
@@ -111,12 +112,12 @@ func encodePNG(j *job) error {
 			j.out = first
 		}
 	}
-	if j.inFmt != formatPNG {
+	if j.inFmt != outcome.PNG {
 		return nil
 	}
 	out, err := strip.CopyPNGColour(j.out, j.in)
 	if err != nil {
-		return reject(ReasonCorrupt, "%v", err)
+		return reject(outcome.ReasonCorrupt, "%v", err)
 	}
 	j.out = out
 	return nil
@@ -160,7 +161,7 @@ func encodeWebP(j *job) error {
 		quality = 100
 	}
 	err := firstError(
-		mw.SetImageFormat(formatWebP.magick),
+		mw.SetImageFormat(coders[outcome.WebP]),
 		setQuality(mw, quality),
 		mw.SetOption("webp:method", strconv.Itoa(j.s.WebP.Method)),
 		mw.SetOption("webp:lossless", strconv.FormatBool(lossless)),
@@ -192,7 +193,7 @@ func encodeGIF(j *job) error {
 	}
 	err := eachFrame(j.mw, func() error {
 		return firstError(
-			j.mw.SetImageFormat(formatGIF.magick),
+			j.mw.SetImageFormat(coders[outcome.GIF]),
 			j.mw.SetImageArtifact("dither", "None"),
 		)
 	})
@@ -207,7 +208,7 @@ func encodeGIF(j *job) error {
 func encodeTIFF(j *job) error {
 	err := eachFrame(j.mw, func() error {
 		return firstError(
-			j.mw.SetImageFormat(formatTIFF.magick),
+			j.mw.SetImageFormat(coders[outcome.TIFF]),
 			j.mw.SetCompression(imagick.COMPRESSION_ZIP), // the writer prefers the wand's over the image's
 			j.mw.SetImageCompression(imagick.COMPRESSION_ZIP),
 			setQuality(j.mw, uint(j.s.PNG.CompressionLevel)*10),

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // exceptionKinds maps the names in imagick's error strings back to exception
@@ -58,17 +60,17 @@ func classify(ctx context.Context, what string, err error) error {
 		if _, hasDeadline := ctx.Deadline(); hasDeadline {
 			return fmt.Errorf("%s: ImageMagick's time limit, set from the deadline, ran out (%s): %w", what, msg, context.DeadlineExceeded)
 		}
-		return reject(ReasonTooSlow, "%s: %s", what, msg)
+		return reject(outcome.ReasonTooSlow, "%s: %s", what, msg)
 	case strings.Contains(strings.ToLower(msg), "list length exceeds limit"):
-		return reject(ReasonTooManyFrames, "%s: %s", what, msg)
+		return reject(outcome.ReasonTooManyFrames, "%s: %s", what, msg)
 	case family(kind) == family(imagick.ERROR_RESOURCE_LIMIT) || tooLarge(msg):
-		return reject(ReasonTooLarge, "%s: %s", what, msg)
+		return reject(outcome.ReasonTooLarge, "%s: %s", what, msg)
 	case family(kind) == family(imagick.ERROR_POLICY):
-		return reject(ReasonPolicyDenied, "%s: %s", what, msg)
+		return reject(outcome.ReasonPolicyDenied, "%s: %s", what, msg)
 	}
 	// Everything else, including "no decode delegate" for bytes whose magic
 	// the allowlist accepted, means the file is damaged.
-	return reject(ReasonCorrupt, "%s: %s", what, msg)
+	return reject(outcome.ReasonCorrupt, "%s: %s", what, msg)
 }
 
 // tooLarge recognises limit messages that ImageMagick and libpng throw under
@@ -101,7 +103,7 @@ func tooLarge(msg string) bool {
 //     libxml), CoderWarning from libpng/libtiff about ancillary chunks and
 //     tags (e.g. an invalid iCCP, which is then ignored), ResourceLimitWarning
 //     about an oversized profile.
-func decodeWarning(mw *imagick.MagickWand, f format) error {
+func decodeWarning(mw *imagick.MagickWand, f outcome.Format) error {
 	err := mw.GetLastError()
 	if err == nil {
 		return nil
@@ -111,9 +113,9 @@ func decodeWarning(mw *imagick.MagickWand, f format) error {
 	case !ok:
 		return fmt.Errorf("decode: %w", err)
 	case kind >= imagick.EXCEPTION_ERROR, kind == imagick.WARNING_CORRUPT_IMAGE:
-		return reject(ReasonCorrupt, "decode: %s", msg)
-	case f == formatJPEG && kind > imagick.WARNING_CORRUPT_IMAGE:
-		return reject(ReasonCorrupt, "decode: a %s warning may hide data corruption: %s", kind.String(), msg)
+		return reject(outcome.ReasonCorrupt, "decode: %s", msg)
+	case f == outcome.JPEG && kind > imagick.WARNING_CORRUPT_IMAGE:
+		return reject(outcome.ReasonCorrupt, "decode: a %s warning may hide data corruption: %s", kind.String(), msg)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // TestClassify feeds real ImageMagick failures through classify. The
@@ -40,14 +42,14 @@ func TestClassify(t *testing.T) {
 		err  func() error
 		word string // "" means a retryable error, not a rejection
 	}{
-		{"indirect read denied by policy", context.Background(), failure(func(mw *imagick.MagickWand) error { return mw.ReadImage("@" + file) }), ReasonPolicyDenied},
+		{"indirect read denied by policy", context.Background(), failure(func(mw *imagick.MagickWand) error { return mw.ReadImage("@" + file) }), outcome.ReasonPolicyDenied},
 		// MNG is registered (it lives in the PNG coder) but not allowed.
-		{"coder denied by policy", context.Background(), failure(func(mw *imagick.MagickWand) error { return mw.ReadImage("mng:" + file) }), ReasonPolicyDenied},
+		{"coder denied by policy", context.Background(), failure(func(mw *imagick.MagickWand) error { return mw.ReadImage("mng:" + file) }), outcome.ReasonPolicyDenied},
 		{"garbage", context.Background(), failure(func(mw *imagick.MagickWand) error {
 			return mw.ReadImageBlob([]byte("\x89PNG\r\n\x1a\nxxxxxxxxxxxxxxxxxxxxxxxx"))
-		}), ReasonCorrupt},
+		}), outcome.ReasonCorrupt},
 		{"time limit with a deadline", deadline, func() error { return timeLimitError(t) }, ""},
-		{"time limit without a deadline", context.Background(), func() error { return timeLimitError(t) }, ReasonTooSlow},
+		{"time limit without a deadline", context.Background(), func() error { return timeLimitError(t) }, outcome.ReasonTooSlow},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.err()

@@ -2,51 +2,21 @@ package pipeline
 
 import (
 	"bytes"
-	"encoding/binary"
-	"path"
-	"slices"
-	"strings"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
-// format is an image format the pipeline reads or writes.
-type format struct {
-	name        string // as in Result.FormatIn/FormatOut and config.Settings.OutputFormat
-	magick      string // ImageMagick's coder name (policy rules are case-sensitive)
-	contentType string
-	ext         string // file extension for a converted output
-}
-
-var (
-	formatJPEG = format{"jpeg", "JPEG", "image/jpeg", ".jpg"}
-	formatPNG  = format{"png", "PNG", "image/png", ".png"}
-	formatWebP = format{"webp", "WEBP", "image/webp", ".webp"}
-	formatGIF  = format{"gif", "GIF", "image/gif", ".gif"}
-	formatTIFF = format{"tiff", "TIFF", "image/tiff", ".tif"}
-	formatHEIC = format{"heic", "HEIC", "image/heic", ".heic"}
-	formatAVIF = format{"avif", "AVIF", "image/avif", ".avif"}
-)
-
-// outputFormats are the values of config.Settings.OutputFormat.
-var outputFormats = map[string]format{"jpeg": formatJPEG, "png": formatPNG, "webp": formatWebP}
-
-// byExtension names the format a file name claims, for ExpectedExtension only.
-var byExtension = map[string]format{
-	".jpg": formatJPEG, ".jpeg": formatJPEG, ".png": formatPNG, ".webp": formatWebP, ".gif": formatGIF,
-	".tif": formatTIFF, ".tiff": formatTIFF, ".heic": formatHEIC, ".heif": formatHEIC, ".avif": formatAVIF,
+// coders are ImageMagick's names of the formats (policy rules are
+// case-sensitive: "WEBP", not "webp").
+var coders = map[outcome.Format]string{
+	outcome.JPEG: "JPEG", outcome.PNG: "PNG", outcome.WebP: "WEBP", outcome.GIF: "GIF",
+	outcome.TIFF: "TIFF", outcome.HEIC: "HEIC", outcome.AVIF: "AVIF",
 }
 
 // outputFormat is the format an input of format in is written as.
-func outputFormat(in format, s config.Settings) format {
-	if out, ok := outputFormats[s.OutputFormat]; ok {
-		return out
-	}
-	if in == formatHEIC || in == formatAVIF {
-		// Browsers show JPEG everywhere; HEIC hardly anywhere.
-		return formatJPEG
-	}
-	return in
+func outputFormat(in outcome.Format, s config.Settings) outcome.Format {
+	return outcome.Written(in, outcome.Format(s.OutputFormat))
 }
 
 // ExpectedExtension is the Result.Extension that Process gives a file whose
@@ -54,60 +24,12 @@ func outputFormat(in format, s config.Settings) format {
 // (the handler looks for an earlier output there). Process itself never
 // trusts the name.
 func ExpectedExtension(name string, s config.Settings) string {
-	in, known := byExtension[strings.ToLower(path.Ext(name))]
+	in, known := outcome.Named(name)
 	if !known {
-		return outputFormats[s.OutputFormat].ext
+		return outcome.Format(s.OutputFormat).Extension()
 	}
 	if out := outputFormat(in, s); out != in {
-		return out.ext
-	}
-	return ""
-}
-
-// sniff identifies the format by its magic bytes; the file name is never
-// consulted. ok is false for anything outside the allowlist; then other names
-// a recognised but refused format ("svg", "pdf", ...) or is "".
-func sniff(b []byte) (f format, ok bool, other string) {
-	switch {
-	case bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}):
-		return formatJPEG, true, ""
-	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
-		return formatPNG, true, ""
-	case bytes.HasPrefix(b, []byte("GIF87a")), bytes.HasPrefix(b, []byte("GIF89a")):
-		return formatGIF, true, ""
-	case len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP":
-		return formatWebP, true, ""
-	case bytes.HasPrefix(b, []byte("II*\x00")), bytes.HasPrefix(b, []byte("MM\x00*")):
-		return formatTIFF, true, ""
-	}
-	if brand := heifBrand(b); brand != "" {
-		return map[string]format{"heic": formatHEIC, "avif": formatAVIF}[brand], true, ""
-	}
-	return format{}, false, refusedFormat(b)
-}
-
-// heifBrand returns "avif" or "heic" for an ISO-BMFF file whose ftyp box
-// names an AVIF or HEIF brand, else "".
-func heifBrand(b []byte) string {
-	if len(b) < 16 || string(b[4:8]) != "ftyp" {
-		return ""
-	}
-	size := int(binary.BigEndian.Uint32(b))
-	if size < 16 || size > len(b) {
-		return ""
-	}
-	// Major brand, minor version, compatible brands.
-	brands := []string{string(b[8:12])}
-	for p := 16; p+4 <= size; p += 4 {
-		brands = append(brands, string(b[p:p+4]))
-	}
-	switch {
-	case slices.Contains(brands, "avif") || slices.Contains(brands, "avis"):
-		return "avif"
-	case slices.ContainsFunc(brands, func(s string) bool {
-		return slices.Contains([]string{"heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1"}, s)
-	}):
-		return "heic"
+		return out.Extension()
 	}
 	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
@@ -23,7 +24,7 @@ func TestConversions(t *testing.T) {
 		name, output string
 		in           []byte
 		key          string // a truthful name for in
-		wantFmt      string
+		wantFmt      outcome.Format
 		wantExt      string
 	}{
 		{"jpeg to webp", "webp", jpg, "a.jpg", "webp", ".webp"},
@@ -37,13 +38,13 @@ func TestConversions(t *testing.T) {
 			if got := pipeline.ExpectedExtension(tc.key, s); got != r.Extension {
 				t.Errorf("ExpectedExtension(%q) = %q, but Process gave %q", tc.key, got, r.Extension)
 			}
-			if r.Decision != pipeline.Compressed {
+			if r.Decision != outcome.Compressed {
 				t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
 			}
-			if r.FormatOut != tc.wantFmt || r.Extension != tc.wantExt || r.ContentType != "image/"+tc.wantFmt {
+			if r.FormatOut != tc.wantFmt || r.Extension != tc.wantExt || r.ContentType != "image/"+string(tc.wantFmt) {
 				t.Errorf("format %s, extension %q, type %s; want %s, %q, image/%s", r.FormatOut, r.Extension, r.ContentType, tc.wantFmt, tc.wantExt, tc.wantFmt)
 			}
-			if got := strings.ToLower(readBack(t, r.Output).GetImageFormat()); got != tc.wantFmt {
+			if got := strings.ToLower(readBack(t, r.Output).GetImageFormat()); got != string(tc.wantFmt) {
 				t.Errorf("output decodes as %s", got)
 			}
 		})
@@ -98,10 +99,10 @@ func TestHEIC(t *testing.T) {
 				t.Skipf("layer sample absent: %v", err)
 			}
 			r := process(t, in, config.Default())
-			if r.Decision == pipeline.Rejected && !canRead(in) {
+			if r.Decision == outcome.Rejected && !canRead(in) {
 				t.Skipf("this build cannot read %s: %s", name, r.Reason)
 			}
-			if r.Decision != pipeline.Compressed || r.FormatOut != "jpeg" || r.Extension != ".jpg" {
+			if r.Decision != outcome.Compressed || r.FormatOut != "jpeg" || r.Extension != ".jpg" {
 				t.Errorf("%s %s->%s %q (%s); want compressed to jpeg with .jpg", r.Decision, r.FormatIn, r.FormatOut, r.Extension, r.Reason)
 			}
 		})
@@ -134,8 +135,8 @@ func TestAnimationsKept(t *testing.T) {
 	text := pngChunk("tEXt", []byte("Comment\x00private"))
 	animated := apng(t, insertAfterIHDR(pattern(t, "plasma:fractal", 60, 40, "PNG"), text))
 	r := process(t, animated, config.Default())
-	if r.Decision != pipeline.KeptOriginal || !strings.HasPrefix(r.Reason, pipeline.ReasonAnimatedPNG) {
-		t.Fatalf("APNG: %s (%s), want kept-original with %q", r.Decision, r.Reason, pipeline.ReasonAnimatedPNG)
+	if r.Decision != outcome.KeptOriginal || !strings.HasPrefix(r.Reason, outcome.ReasonAnimatedPNG) {
+		t.Fatalf("APNG: %s (%s), want kept-original with %q", r.Decision, r.Reason, outcome.ReasonAnimatedPNG)
 	}
 	for _, chunk := range []string{"acTL", "fcTL", "fdAT"} {
 		if !bytes.Contains(r.Output, []byte(chunk)) {
@@ -148,8 +149,8 @@ func TestAnimationsKept(t *testing.T) {
 
 	gif := animatedGIF(t, 3)
 	r = process(t, gif, settings(func(s *config.Settings) { s.OutputFormat = "webp" }))
-	if r.Decision != pipeline.KeptOriginal || !strings.HasPrefix(r.Reason, pipeline.ReasonMultiFrame) || r.FormatOut != "gif" || r.Extension != "" {
-		t.Errorf("animated GIF with outputFormat webp: %s %s %q (%s); want kept-original gif with %q", r.Decision, r.FormatOut, r.Extension, r.Reason, pipeline.ReasonMultiFrame)
+	if r.Decision != outcome.KeptOriginal || !strings.HasPrefix(r.Reason, outcome.ReasonMultiFrame) || r.FormatOut != "gif" || r.Extension != "" {
+		t.Errorf("animated GIF with outputFormat webp: %s %s %q (%s); want kept-original gif with %q", r.Decision, r.FormatOut, r.Extension, r.Reason, outcome.ReasonMultiFrame)
 	}
 	if r.Frames != 3 {
 		t.Errorf("Frames = %d, want 3", r.Frames)
@@ -185,7 +186,7 @@ func TestTIFF(t *testing.T) {
 	}{{"single page", single, 1}, {"three pages", multi, 3}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := process(t, tc.in, config.Default())
-			if r.Decision != pipeline.Compressed || r.FormatOut != "tiff" || r.Frames != tc.frames {
+			if r.Decision != outcome.Compressed || r.FormatOut != "tiff" || r.Frames != tc.frames {
 				t.Fatalf("%s %s %d frames (%s), want compressed tiff with %d frames", r.Decision, r.FormatOut, r.Frames, r.Reason, tc.frames)
 			}
 			checkLossless(t, tc.in, r)
@@ -212,12 +213,12 @@ func TestTIFFFallback(t *testing.T) {
 	}
 	level1 := settings(func(s *config.Settings) { s.PNG.CompressionLevel = 1 })
 	r := process(t, plain, level1)
-	if r.Decision != pipeline.KeptOriginal || !bytes.Equal(r.Output, plain) {
+	if r.Decision != outcome.KeptOriginal || !bytes.Equal(r.Output, plain) {
 		t.Errorf("plain TIFF: %s (%s), want kept-original with the original bytes", r.Decision, r.Reason)
 	}
 	r = process(t, private, level1)
-	if r.Decision != pipeline.Compressed || !strings.HasPrefix(r.Reason, pipeline.ReasonLarger) {
-		t.Fatalf("TIFF with metadata: %s (%s), want compressed with %q", r.Decision, r.Reason, pipeline.ReasonLarger)
+	if r.Decision != outcome.Compressed || !strings.HasPrefix(r.Reason, outcome.ReasonLarger) {
+		t.Fatalf("TIFF with metadata: %s (%s), want compressed with %q", r.Decision, r.Reason, outcome.ReasonLarger)
 	}
 	for _, s := range []string{"at home", "someone"} {
 		if bytes.Contains(r.Output, []byte(s)) {

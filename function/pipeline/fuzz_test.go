@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
@@ -49,7 +50,7 @@ func FuzzProcess(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Process failed without a deadline: %v", err)
 		}
-		if r.Decision == pipeline.Rejected {
+		if r.Decision == outcome.Rejected {
 			if r.Output != nil || r.Reason == "" {
 				t.Fatalf("rejection with output or without reason: %+v", r.Reason)
 			}
@@ -58,7 +59,7 @@ func FuzzProcess(f *testing.F) {
 		if len(r.Output) == 0 || r.BytesOut != len(r.Output) {
 			t.Fatalf("%s with %d output bytes, BytesOut %d", r.Decision, len(r.Output), r.BytesOut)
 		}
-		if r.BytesOut > r.BytesIn && !strings.HasPrefix(r.Reason, pipeline.ReasonLarger) {
+		if r.BytesOut > r.BytesIn && !strings.HasPrefix(r.Reason, outcome.ReasonLarger) {
 			t.Fatalf("output %d bytes > input %d without a reason", r.BytesOut, r.BytesIn)
 		}
 		readBack(t, r.Output)

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // imagick v3.7.2 names only the resource types ImageMagick 6 had; ImageMagick
@@ -35,16 +36,16 @@ var (
 	state    struct {
 		sync.Mutex
 		initialized  bool
-		memoryBytes  int64           // the caller's memory size, for Limits.MemoryBytes == 0
-		inputFormats map[string]bool // allowlisted formats this ImageMagick can read
+		memoryBytes  int64                   // the caller's memory size, for Limits.MemoryBytes == 0
+		inputFormats map[outcome.Format]bool // allowlisted formats this ImageMagick can read
 	}
 )
 
 // requiredFormats must be readable and writable; HEIC and AVIF are read when
 // the build has them.
 var (
-	requiredFormats = []format{formatJPEG, formatPNG, formatWebP, formatGIF, formatTIFF}
-	optionalFormats = []format{formatHEIC, formatAVIF}
+	requiredFormats = []outcome.Format{outcome.JPEG, outcome.PNG, outcome.WebP, outcome.GIF, outcome.TIFF}
+	optionalFormats = []outcome.Format{outcome.HEIC, outcome.AVIF}
 	// refusedCoders must not be registered at all: their presence means the
 	// project's policy.xml is not in force (ImageMagick then runs unrestricted).
 	refusedCoders = []string{"MVG", "MSL", "SVG", "PS", "EPS", "PDF", "XPS", "TXT", "TEXT", "URL", "HTTPS", "EPHEMERAL", "INLINE"}
@@ -71,15 +72,15 @@ func Initialize(memoryBytes int64) error {
 			return fmt.Errorf("pipeline: ImageMagick registers the %s coder: the project's security policy (policy.xml) is not in force", name)
 		}
 	}
-	formats := map[string]bool{}
+	formats := map[outcome.Format]bool{}
 	for _, f := range requiredFormats {
-		if !registered(f.magick) {
-			return fmt.Errorf("pipeline: ImageMagick lacks the %s coder", f.magick)
+		if !registered(coders[f]) {
+			return fmt.Errorf("pipeline: ImageMagick lacks the %s coder", coders[f])
 		}
-		formats[f.name] = true
+		formats[f] = true
 	}
 	for _, f := range optionalFormats {
-		formats[f.name] = registered(f.magick)
+		formats[f] = registered(coders[f])
 	}
 	state.initialized = true
 	state.memoryBytes = memoryBytes
@@ -100,7 +101,7 @@ func Terminate() {
 
 var errNotInitialized = errors.New("pipeline: Initialize was not called")
 
-func readableFormats() (map[string]bool, error) {
+func readableFormats() (map[outcome.Format]bool, error) {
 	state.Lock()
 	defer state.Unlock()
 	if !state.initialized {

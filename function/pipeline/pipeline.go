@@ -17,32 +17,19 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
-)
-
-// Decision says what Process did with an image.
-type Decision string
-
-const (
-	// Compressed: Output is the re-encoded image.
-	Compressed Decision = "compressed"
-	// KeptOriginal: Output is the original image with private metadata
-	// removed at the container level, because re-encoding did not make it
-	// smaller or would have lost something (an animation).
-	KeptOriginal Decision = "kept-original"
-	// Rejected: the input is not an image the pipeline accepts; Output is nil.
-	Rejected Decision = "rejected"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // Result is the outcome of Process.
 type Result struct {
-	Decision Decision
+	Decision outcome.Decision // Compressed, KeptOriginal or Rejected
 	// Reason says why an image was kept or rejected (and notes a compressed
 	// output that is larger than its input). It starts with one of the
-	// Reason* words, followed by ": " and details.
+	// outcome.Reason* words, followed by ": " and details.
 	Reason      string
-	Output      []byte // nil when Rejected
-	FormatIn    string // "jpeg", "png", "webp", "gif", "tiff", "heic", "avif"; "" if unknown
-	FormatOut   string
+	Output      []byte         // nil when Rejected
+	FormatIn    outcome.Format // "" if unknown
+	FormatOut   outcome.Format
 	ContentType string // of Output
 	// Extension is "" when the format is unchanged, else the new extension
 	// (".jpg", ".png", ".webp") for config.Settings.DestinationKey.
@@ -52,22 +39,6 @@ type Result struct {
 	BytesIn       int
 	BytesOut      int
 }
-
-// The first words of Result.Reason, stable for logs, metrics and tests.
-const (
-	ReasonEmpty         = "empty"              // rejected: no bytes
-	ReasonNotImage      = "not an image"       // rejected: unrecognised content
-	ReasonNotAllowed    = "format not allowed" // rejected: a format outside the allowlist
-	ReasonTooLarge      = "too large"          // rejected: bytes, dimensions, pixels or ImageMagick resources
-	ReasonTooManyFrames = "too many frames"    // rejected
-	ReasonTooSlow       = "too slow"           // rejected: ImageMagick's time limit, with no deadline to blame
-	ReasonCorrupt       = "corrupt"            // rejected: decode errors and data-corruption warnings
-	ReasonPolicyDenied  = "policy-denied"      // rejected: ImageMagick's security policy refused it
-	ReasonNotSmaller    = "not smaller"        // kept-original
-	ReasonAnimatedPNG   = "animated png"       // kept-original: APNG frames would be lost
-	ReasonMultiFrame    = "multi-frame"        // kept-original: the output format cannot hold the frames
-	ReasonLarger        = "larger"             // compressed although larger: a conversion, or an original that cannot be stripped
-)
 
 // Process runs the steps over one image. Rejections (not an image, format not
 // allowed, too large, corrupt, policy-denied) are a Result with Decision
@@ -128,9 +99,9 @@ type job struct {
 	ctx      context.Context
 	in       []byte
 	s        config.Settings
-	readable map[string]bool
+	readable map[outcome.Format]bool
 
-	inFmt, outFmt format
+	inFmt, outFmt outcome.Format
 	animatedPNG   bool
 	losslessWebP  bool
 	head          header              // from the ping, before decoding
@@ -156,7 +127,7 @@ type rejection struct{ reason string }
 func (r *rejection) Error() string { return r.reason }
 
 func reject(word, format string, args ...any) error {
-	return &rejection{word + ": " + fmt.Sprintf(format, args...)}
+	return &rejection{outcome.Because(word, fmt.Sprintf(format, args...))}
 }
 
 // keeping ends processing with the stripped original.
@@ -165,5 +136,5 @@ type keeping struct{ reason string }
 func (k *keeping) Error() string { return k.reason }
 
 func keep(word, format string, args ...any) error {
-	return &keeping{word + ": " + fmt.Sprintf(format, args...)}
+	return &keeping{outcome.Because(word, fmt.Sprintf(format, args...))}
 }

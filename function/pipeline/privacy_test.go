@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
@@ -36,10 +37,10 @@ func TestGPSNeverLeaks(t *testing.T) {
 		for _, tc := range []struct {
 			path string
 			s    config.Settings
-			want pipeline.Decision
+			want outcome.Decision
 		}{
-			{"re-encoded", config.Default(), pipeline.Compressed},
-			{"kept original", keepSettings, pipeline.KeptOriginal},
+			{"re-encoded", config.Default(), outcome.Compressed},
+			{"kept original", keepSettings, outcome.KeptOriginal},
 		} {
 			t.Run(name+"/"+tc.path, func(t *testing.T) {
 				r, err := pipeline.Process(context.Background(), in, tc.s)
@@ -88,7 +89,7 @@ func TestPNGMetadataGone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Decision == pipeline.Rejected {
+			if r.Decision == outcome.Rejected {
 				t.Fatalf("rejected: %s", r.Reason)
 			}
 			checkNoPrivate(t, readBack(t, r.Output))

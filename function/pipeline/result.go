@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
 
@@ -15,26 +16,26 @@ import (
 func (j *job) decide() (Result, error) {
 	converted := j.outFmt != j.inFmt
 	if !converted && len(j.out) >= len(j.in) {
-		return j.keptOriginal(fmt.Sprintf("%s: re-encoded %s is %d bytes, the input %d", ReasonNotSmaller, j.outFmt.name, len(j.out), len(j.in)))
+		return j.keptOriginal(fmt.Sprintf("%s: re-encoded %s is %d bytes, the input %d", outcome.ReasonNotSmaller, j.outFmt, len(j.out), len(j.in)))
 	}
 	r := j.compressed()
 	if converted && len(j.out) >= len(j.in) {
-		r.Reason = fmt.Sprintf("%s: converted %s to %s; %d bytes, the input %d", ReasonLarger, j.inFmt.name, j.outFmt.name, len(j.out), len(j.in))
+		r.Reason = fmt.Sprintf("%s: converted %s to %s; %d bytes, the input %d", outcome.ReasonLarger, j.inFmt, j.outFmt, len(j.out), len(j.in))
 	}
 	return r, nil
 }
 
 func (j *job) compressed() Result {
 	r := j.base()
-	r.Decision = Compressed
+	r.Decision = outcome.Compressed
 	r.Output = j.out
-	r.FormatOut = j.outFmt.name
-	r.ContentType = j.outFmt.contentType
+	r.FormatOut = j.outFmt
+	r.ContentType = j.outFmt.ContentType()
 	if j.outFmt != j.inFmt {
-		r.Extension = j.outFmt.ext
+		r.Extension = j.outFmt.Extension()
 	}
 	j.mw.ResetIterator()
-	if j.frames > 1 && j.outFmt == formatGIF {
+	if j.frames > 1 && j.outFmt == outcome.GIF {
 		w, h, _, _, _ := j.mw.GetImagePage()
 		r.Width, r.Height = int(w), int(h)
 	} else {
@@ -53,26 +54,26 @@ func (j *job) compressed() Result {
 // (frames the output cannot hold) the input is rejected. Keeping happens only
 // after decode, which set hadPrivate.
 func (j *job) keptOriginal(reason string) (Result, error) {
-	stripped, err := strip.Strip(j.inFmt.name, j.in)
+	stripped, err := strip.Strip(j.inFmt, j.in)
 	switch {
 	case err == nil:
 	case errors.Is(err, strip.ErrUnsupported) && !j.hadPrivate:
 		stripped = j.in
 	case j.out != nil:
 		r := j.compressed()
-		r.Reason = fmt.Sprintf("%s: %s; the original cannot be stripped of its metadata (%v), so the re-encoded image is stored", ReasonLarger, reason, err)
+		r.Reason = fmt.Sprintf("%s: %s; the original cannot be stripped of its metadata (%v), so the re-encoded image is stored", outcome.ReasonLarger, reason, err)
 		return r, nil
 	case errors.Is(err, strip.ErrMalformed):
-		return j.rejected(fmt.Sprintf("%s: %s, but its container cannot be parsed to strip metadata: %v", ReasonCorrupt, reason, err)), nil
+		return j.rejected(fmt.Sprintf("%s: %s, but its container cannot be parsed to strip metadata: %v", outcome.ReasonCorrupt, reason, err)), nil
 	default:
 		return j.rejected(fmt.Sprintf("%s; the original cannot be published because its private metadata cannot be removed: %v", reason, err)), nil
 	}
 	r := j.base()
-	r.Decision = KeptOriginal
+	r.Decision = outcome.KeptOriginal
 	r.Reason = reason
 	r.Output = stripped
-	r.FormatOut = j.inFmt.name
-	r.ContentType = j.inFmt.contentType
+	r.FormatOut = j.inFmt
+	r.ContentType = j.inFmt.ContentType()
 	size := displayedSize(j.head)
 	r.Width, r.Height = size[0], size[1]
 	r.Frames = j.head.frames
@@ -82,11 +83,11 @@ func (j *job) keptOriginal(reason string) (Result, error) {
 
 func (j *job) rejected(reason string) Result {
 	r := j.base()
-	r.Decision = Rejected
+	r.Decision = outcome.Rejected
 	r.Reason = reason
 	return r
 }
 
 func (j *job) base() Result {
-	return Result{FormatIn: j.inFmt.name, BytesIn: len(j.in)}
+	return Result{FormatIn: j.inFmt, BytesIn: len(j.in)}
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // orient applies the EXIF orientation to the pixels, so the output needs no
@@ -37,7 +39,7 @@ func colour(j *job) error {
 			j.mw.RemoveImageProfile("icc")
 			j.mw.RemoveImageProfile("icm")
 		}
-		if j.outFmt == formatJPEG && j.mw.GetImageAlphaChannel() {
+		if j.outFmt == outcome.JPEG && j.mw.GetImageAlphaChannel() {
 			white := imagick.NewPixelWand()
 			defer white.Destroy()
 			white.SetColor("white")
@@ -116,7 +118,7 @@ func resize(j *job) error {
 	if j.s.MaxWidth == 0 && j.s.MaxHeight == 0 {
 		return nil
 	}
-	animated := j.frames > 1 && j.inFmt == formatGIF
+	animated := j.frames > 1 && j.inFmt == outcome.GIF
 	if animated {
 		cw, ch, _, _, err := j.mw.GetImagePage()
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // Metadata keys (x-amz-meta-*) of a destination object. OutputMarker is on
@@ -30,7 +32,7 @@ type Provenance struct {
 	SourceKey    string
 	SourceETag   string
 	SettingsHash string
-	Decision     string
+	Decision     outcome.Decision
 	BytesIn      int64
 	BytesOut     int64
 }
@@ -51,7 +53,7 @@ func (p Provenance) metadata() map[string]string {
 		metaKey:         url.QueryEscape(p.SourceKey),
 		metaETag:        unquote(p.SourceETag),
 		metaSettingHash: p.SettingsHash,
-		metaDecision:    p.Decision,
+		metaDecision:    string(p.Decision),
 		metaBytesIn:     strconv.FormatInt(p.BytesIn, 10),
 		metaBytesOut:    strconv.FormatInt(p.BytesOut, 10),
 	}
@@ -77,7 +79,7 @@ func provenance(meta map[string]string) (p Provenance, ok bool) {
 		SourceKey:    key,
 		SourceETag:   meta[metaETag],
 		SettingsHash: meta[metaSettingHash],
-		Decision:     meta[metaDecision],
+		Decision:     outcome.Decision(meta[metaDecision]),
 		BytesIn:      in,
 		BytesOut:     out,
 	}, true

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage/storagetest"
 )
@@ -126,7 +127,7 @@ func TestDestinationRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	p := storage.Provenance{
 		SourceBucket: src, SourceKey: "uploads/ünï cödé+plus (1).jpg", SourceETag: "abc123",
-		SettingsHash: "0011223344556677", Decision: "compressed", BytesIn: 1000, BytesOut: 600,
+		SettingsHash: "0011223344556677", Decision: outcome.Compressed, BytesIn: 1000, BytesOut: 600,
 	}
 
 	if _, ok, err := d.Provenance(ctx, "out/a.jpg"); ok || err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/s3-image-compressor/s3-image-compressor/test/local"
+	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // putAll uploads concurrently, all at once, and remembers each ETag.
@@ -80,15 +82,15 @@ func (e *pipeline) checkOutput(t *testing.T, key string) decoded {
 	t.Helper()
 	// The output is the last processed version's; a duplicate or stale event
 	// after it is skipped.
-	var o local.Outcome
+	var o outcome.Record
 	all := e.outcomes.For(key)
 	for _, x := range all {
-		if x.Decision == local.Compressed || x.Decision == local.KeptOriginal {
+		if x.Decision.Stored() {
 			o = x
 		}
 	}
 	if o.Decision == "" {
-		t.Errorf("%s: outcomes %+v, want one %s or %s", key, all, local.Compressed, local.KeptOriginal)
+		t.Errorf("%s: outcomes %+v, want one %s or %s", key, all, outcome.Compressed, outcome.KeptOriginal)
 		return decoded{}
 	}
 	dest := o.DestinationKey
@@ -144,23 +146,18 @@ func (e *pipeline) decode(t *testing.T, data []byte, name string) (decoded, erro
 	return d, nil
 }
 
-// failure is a line of the failures file as the function writes it.
-type failure struct {
-	Bucket, Key, Reason, Decision string
-}
-
-func (e *pipeline) failureLines(t *testing.T) []failure {
+func (e *pipeline) failureLines(t *testing.T) []failures.Failure {
 	t.Helper()
 	f, err := os.Open(e.stack.FailuresFile)
 	if err != nil {
 		t.Fatalf("failures file: %v", err)
 	}
 	defer func() { _ = f.Close() }()
-	var out []failure
+	var out []failures.Failure
 	scan := bufio.NewScanner(f)
 	scan.Buffer(nil, 1<<20)
 	for scan.Scan() {
-		var line failure
+		var line failures.Failure
 		if err := json.Unmarshal(scan.Bytes(), &line); err != nil {
 			t.Errorf("failures file: line %q is not JSON: %v", scan.Text(), err)
 			continue
@@ -173,21 +170,17 @@ func (e *pipeline) failureLines(t *testing.T) []failure {
 	return out
 }
 
-func (e *pipeline) checkRejected(t *testing.T, key string, failures []failure) {
+func (e *pipeline) checkRejected(t *testing.T, key string, recorded []failures.Failure) {
 	t.Helper()
 	o, _ := e.outcomes.Last(key)
 	t.Logf("%s: %s (%s)", key, o.Decision, o.Reason)
-	if o.Decision != local.Rejected || o.Reason == "" {
-		t.Errorf("%s: outcome %s (%q), want %s with a reason", key, o.Decision, o.Reason, local.Rejected)
+	if o.Decision != outcome.Rejected || o.Reason == "" {
+		t.Errorf("%s: outcome %s (%q), want %s with a reason", key, o.Decision, o.Reason, outcome.Rejected)
 	}
-	recorded := false
-	for _, f := range failures {
-		if f.Bucket == e.stack.SourceBucket && f.Key == key && f.Decision == local.Rejected && f.Reason != "" {
-			recorded = true
-		}
-	}
-	if !recorded {
-		t.Errorf("%s: no line in %s with decision %s and a reason", key, e.stack.FailuresFile, local.Rejected)
+	if !slices.ContainsFunc(recorded, func(f failures.Failure) bool {
+		return f.Bucket == e.stack.SourceBucket && f.Key == key && f.Decision == outcome.Rejected && f.Reason != ""
+	}) {
+		t.Errorf("%s: no line in %s with decision %s and a reason", key, e.stack.FailuresFile, outcome.Rejected)
 	}
 	e.checkNoOutput(t, key)
 }
@@ -246,7 +239,7 @@ func (e *pipeline) checkNothingLost(t *testing.T) {
 			t.Errorf("%s: uploaded, no outcome", key)
 		}
 		for _, o := range all {
-			if o.Decision == local.Failed {
+			if o.Decision == outcome.Failed {
 				t.Errorf("%s: %s (%s), want every upload handled for good", key, o.Decision, o.Reason)
 			}
 			if o.Bucket != e.stack.SourceBucket {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
@@ -187,8 +188,8 @@ func (e *pipeline) duplicateDelivery(t *testing.T, key string) {
 	e.mu.Unlock()
 	e.wait(t, 2, key)
 	all := e.outcomes.For(key)
-	if got := all[len(all)-1]; got.Decision != local.Skipped || !strings.Contains(got.Reason, "duplicate") {
-		t.Errorf("%s delivered again: outcome %s (%s), want %s as a duplicate", key, got.Decision, got.Reason, local.Skipped)
+	if got := all[len(all)-1]; got.Decision != outcome.Skipped || outcome.Word(got.Reason) != outcome.ReasonDuplicate {
+		t.Errorf("%s delivered again: outcome %s (%s), want %s as a duplicate", key, got.Decision, got.Reason, outcome.Skipped)
 	}
 	after := e.head(t, e.stack.DestinationBucket, first.DestinationKey)
 	if after.etag != before.etag || !after.modified.Equal(before.modified) {
@@ -216,7 +217,7 @@ func (e *pipeline) overwrite(t *testing.T) {
 	for _, key := range []string{sequential, racing} {
 		for _, o := range e.outcomes.For(key) {
 			t.Logf("%s: %s %s (%s)", key, o.ETag, o.Decision, o.Reason)
-			if o.Decision == local.Failed || o.Decision == local.Rejected {
+			if o.Decision == outcome.Failed || o.Decision == outcome.Rejected {
 				t.Errorf("%s: outcome %s (%s), want each version processed or skipped as stale", key, o.Decision, o.Reason)
 			}
 		}

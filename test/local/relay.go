@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // RelayStats count what went through the relay.
@@ -40,7 +42,7 @@ type relay struct {
 	retryDelays []time.Duration
 	failures    string // file the event is appended to when retries are exhausted
 	functionArn string
-	onOutcome   func(Outcome)
+	onOutcome   func(outcome.Record)
 	onDelivery  func(body []byte)
 	logf        func(format string, args ...any)
 
@@ -61,7 +63,7 @@ const relayQueueSize = 256
 // minutes to seconds so a local run finishes.
 var lambdaRetryDelays = []time.Duration{time.Second, 2 * time.Second}
 
-func newRelay(invokeURL, failures string, timeout time.Duration, onOutcome func(Outcome), onDelivery func([]byte), logf func(string, ...any)) (*relay, error) {
+func newRelay(invokeURL, failures string, timeout time.Duration, onOutcome func(outcome.Record), onDelivery func([]byte), logf func(string, ...any)) (*relay, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("relay listen: %w", err)
@@ -195,11 +197,11 @@ func (r *relay) handle(ctx context.Context, body []byte) {
 	var parsed events.S3Event
 	_ = json.Unmarshal(payload, &parsed)
 	for _, rec := range parsed.Records {
-		r.onOutcome(Outcome{
+		r.onOutcome(outcome.Record{
 			Bucket:   rec.S3.Bucket.Name,
 			Key:      rec.S3.Object.URLDecodedKey,
 			ETag:     rec.S3.Object.ETag,
-			Decision: Failed,
+			Decision: outcome.Failed,
 			Reason:   fmt.Sprintf("gave up after %d invocations: %v", len(r.retryDelays)+1, lastErr),
 		})
 	}
@@ -215,7 +217,7 @@ type FunctionError struct {
 func (e *FunctionError) Error() string { return "function error " + e.Type + ": " + e.Message }
 
 // invoke calls the function once and returns its outcomes.
-func (r *relay) invoke(ctx context.Context, payload []byte) ([]Outcome, error) {
+func (r *relay) invoke(ctx context.Context, payload []byte) ([]outcome.Record, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.invokeURL, bytes.NewReader(payload))
 	if err != nil {
 		return nil, err
@@ -244,7 +246,7 @@ func (r *relay) invoke(ctx context.Context, payload []byte) ([]Outcome, error) {
 		}
 		return nil, &fe
 	}
-	var outcomes []Outcome
+	var outcomes []outcome.Record
 	if decodeErr == nil && answer.Records != nil {
 		decodeErr = json.Unmarshal(answer.Records, &outcomes)
 	}

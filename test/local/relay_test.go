@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // The relay is tested against an HTTP server answering like the runtime
@@ -74,7 +76,7 @@ func post(t *testing.T, r *relay, body string) int {
 	return resp.StatusCode
 }
 
-func waitOutcome(t *testing.T, rec *Recorder, key string) Outcome {
+func waitOutcome(t *testing.T, rec *Recorder, key string) outcome.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -89,24 +91,24 @@ func TestRelayRetriesLikeLambdaAsync(t *testing.T) {
 	tests := []struct {
 		name            string
 		answer          func(n int) (int, string)
-		wantDecision    string
+		wantDecision    outcome.Decision
 		wantInvocations int64
 		wantRecorded    bool
 	}{
 		{"success", func(int) (int, string) {
 			return 200, `{"records":[{"bucket":"src","key":"uploads/a.jpg","decision":"compressed","bytesIn":5,"bytesOut":3}]}`
-		}, Compressed, 1, false},
+		}, outcome.Compressed, 1, false},
 		{"function error then success", func(n int) (int, string) {
 			if n < 3 {
 				return 200, `{"errorMessage":"timeout reading","errorType":"Transient"}`
 			}
 			return 200, `{"records":[{"bucket":"src","key":"uploads/a.jpg","decision":"compressed"}]}`
-		}, Compressed, 3, false},
+		}, outcome.Compressed, 3, false},
 		{"function error every time", func(int) (int, string) {
 			return 200, `{"errorMessage":"boom","errorType":"errorString"}`
-		}, Failed, 3, true},
-		{"emulator error", func(int) (int, string) { return 502, `crashed` }, Failed, 3, true},
-		{"not a response", func(int) (int, string) { return 200, `"hello"` }, Failed, 3, true},
+		}, outcome.Failed, 3, true},
+		{"emulator error", func(int) (int, string) { return 502, `crashed` }, outcome.Failed, 3, true},
+		{"not a response", func(int) (int, string) { return 200, `"hello"` }, outcome.Failed, 3, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

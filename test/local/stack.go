@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // Options configure a Stack; zero values take the defaults noted.
@@ -43,7 +44,7 @@ type Options struct {
 	Log io.Writer
 	// OnOutcome is called, one call at a time, for every record the function
 	// reports, and for every event the relay gave up on.
-	OnOutcome func(Outcome)
+	OnOutcome func(outcome.Record)
 	// OnDelivery is called with each webhook body the relay accepted.
 	OnDelivery func(body []byte)
 }
@@ -162,7 +163,7 @@ func (o Options) withDefaults() Options {
 		o.Log = io.Discard
 	}
 	if o.OnOutcome == nil {
-		o.OnOutcome = func(Outcome) {}
+		o.OnOutcome = func(outcome.Record) {}
 	}
 	return o
 }

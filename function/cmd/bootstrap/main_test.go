@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage/storagetest"
 )
 
@@ -224,20 +226,19 @@ func TestServesInvocations(t *testing.T) {
 		_ = cmd.Wait()
 	})
 
+	want := map[string]outcome.Decision{"req-1": outcome.Compressed, "req-2": outcome.Skipped, "req-3": outcome.Rejected}
 	for _, step := range []struct {
-		id, decision string
-		event        []byte
+		id    string
+		event []byte
 	}{
-		{"req-1", "compressed", minioEvent("photos", "uploads/Ferien 2026/Strand (1).jpg", etag, len(photo))},
-		{"req-2", "skipped", minioEvent("photos", "uploads/Ferien 2026/Strand (1).jpg", etag, len(photo))},
-		{"req-3", "rejected", minioEvent("photos", "uploads/junk.jpg", junkETag, 13)},
+		{"req-1", minioEvent("photos", "uploads/Ferien 2026/Strand (1).jpg", etag, len(photo))},
+		{"req-2", minioEvent("photos", "uploads/Ferien 2026/Strand (1).jpg", etag, len(photo))},
+		{"req-3", minioEvent("photos", "uploads/junk.jpg", junkETag, 13)},
 	} {
 		res := rt.invoke(t, step.id, step.event)
-		var resp struct {
-			Records []struct{ Decision, Reason string }
-		}
-		if err := json.Unmarshal(res.body, &resp); res.kind != "response" || err != nil || len(resp.Records) != 1 || resp.Records[0].Decision != step.decision {
-			t.Fatalf("invocation %s: %s %s, want a response with one %s record; output:\n%s", step.id, res.kind, res.body, step.decision, stdout.String())
+		var resp outcome.Response
+		if err := json.Unmarshal(res.body, &resp); res.kind != "response" || err != nil || len(resp.Records) != 1 || resp.Records[0].Decision != want[step.id] {
+			t.Fatalf("invocation %s: %s %s, want a response with one %s record; output:\n%s", step.id, res.kind, res.body, want[step.id], stdout.String())
 		}
 	}
 	if _, ok := s3.Head(t, "photos-small", "small/Ferien 2026/Strand (1).jpg"); !ok {
@@ -248,16 +249,17 @@ func TestServesInvocations(t *testing.T) {
 	}
 
 	// The log lines carry the request id; the metrics carry the function name.
-	logged, emf := map[string]string{}, 0
+	logged, emf := map[string]outcome.Decision{}, 0
 	for _, line := range stdout.lines() {
 		if id, ok := line["requestId"].(string); ok && line["message"] == "record" {
-			logged[id], _ = line["decision"].(string)
+			decision, _ := line["decision"].(string)
+			logged[id] = outcome.Decision(decision)
 		}
 		if _, ok := line["_aws"]; ok && line["FunctionName"] == "compressor-e2e" {
 			emf++
 		}
 	}
-	if want := map[string]string{"req-1": "compressed", "req-2": "skipped", "req-3": "rejected"}; fmt.Sprint(logged) != fmt.Sprint(want) {
+	if !maps.Equal(logged, want) {
 		t.Errorf("record log lines by request id %v, want %v; output:\n%s", logged, want, stdout.String())
 	}
 	if emf != 3 {

@@ -6,7 +6,7 @@
 //
 // Directories are walked recursively; outputs keep the inputs' relative
 // paths, with the extension changed when the format is. Each input prints one
-// JSON line on stdout. Rejected inputs write no file.
+// JSON line on stdout (outcome.File). Rejected inputs write no file.
 //
 // Exit status: 0 when every input was processed (whatever the decisions),
 // 1 when an input could not be read or written or, with -strict, when any
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
@@ -33,21 +34,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// line is the JSON printed per input.
-type line struct {
-	Input     string `json:"input"`
-	Output    string `json:"output"`
-	FormatIn  string `json:"formatIn"`
-	FormatOut string `json:"formatOut"`
-	Width     int    `json:"width"`
-	Height    int    `json:"height"`
-	BytesIn   int    `json:"bytesIn"`
-	BytesOut  int    `json:"bytesOut"`
-	Decision  string `json:"decision"` // the pipeline's, or "failed" when the tool could not do its part
-	Reason    string `json:"reason"`
-	Millis    int64  `json:"ms"`
 }
 
 const (
@@ -100,9 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		switch {
-		case l.Decision == "failed":
+		case l.Decision == outcome.Failed:
 			code = exitFailed
-		case l.Decision == string(pipeline.Rejected) && *strict:
+		case l.Decision == outcome.Rejected && *strict:
 			code = exitFailed
 		}
 		if ctx.Err() != nil {
@@ -172,10 +158,10 @@ func collect(args []string, outDir string) ([]input, error) {
 }
 
 // compress runs one input through the pipeline and writes its output.
-func compress(ctx context.Context, in input, outDir string, s config.Settings) line {
-	l := line{Input: in.path}
-	fail := func(err error) line {
-		l.Decision, l.Reason, l.Output = "failed", err.Error(), ""
+func compress(ctx context.Context, in input, outDir string, s config.Settings) outcome.File {
+	l := outcome.File{Input: in.path}
+	fail := func(err error) outcome.File {
+		l.Decision, l.Reason, l.Output = outcome.Failed, err.Error(), ""
 		return l
 	}
 	data, err := os.ReadFile(in.path)
@@ -189,8 +175,8 @@ func compress(ctx context.Context, in input, outDir string, s config.Settings) l
 		return fail(err)
 	}
 	l.FormatIn, l.FormatOut, l.Width, l.Height = r.FormatIn, r.FormatOut, r.Width, r.Height
-	l.BytesIn, l.BytesOut, l.Decision, l.Reason = r.BytesIn, r.BytesOut, string(r.Decision), r.Reason
-	if r.Decision == pipeline.Rejected {
+	l.BytesIn, l.BytesOut, l.Decision, l.Reason = r.BytesIn, r.BytesOut, r.Decision, r.Reason
+	if r.Decision == outcome.Rejected {
 		return l
 	}
 	l.Output = filepath.Join(outDir, outputName(in.rel, r.Extension))

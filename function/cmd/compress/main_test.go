@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // bin is the compress binary, built once by TestMain with the same cgo
@@ -41,23 +43,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// result mirrors the JSON line; unknown fields fail the decoding.
-type result struct {
-	Input     string `json:"input"`
-	Output    string `json:"output"`
-	FormatIn  string `json:"formatIn"`
-	FormatOut string `json:"formatOut"`
-	Width     int    `json:"width"`
-	Height    int    `json:"height"`
-	BytesIn   int    `json:"bytesIn"`
-	BytesOut  int    `json:"bytesOut"`
-	Decision  string `json:"decision"`
-	Reason    string `json:"reason"`
-	Millis    int64  `json:"ms"`
-}
-
 // run executes the binary and returns its JSON lines and exit code.
-func run(t *testing.T, args ...string) ([]result, int, string) {
+func run(t *testing.T, args ...string) ([]outcome.File, int, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
@@ -70,12 +57,12 @@ func run(t *testing.T, args ...string) ([]result, int, string) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	var lines []result
+	var lines []outcome.File
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
 		dec := json.NewDecoder(strings.NewReader(sc.Text()))
 		dec.DisallowUnknownFields()
-		var r result
+		var r outcome.File
 		if err := dec.Decode(&r); err != nil {
 			t.Fatalf("stdout line %q is not a result: %v", sc.Text(), err)
 		}
@@ -149,11 +136,11 @@ func TestCompress(t *testing.T) {
 	}
 	want := []struct {
 		input, output string
-		decisions     []string
+		decisions     []outcome.Decision
 	}{
-		{photo, filepath.Join(out, "photo.jpg"), []string{"compressed"}},
-		{broken, "", []string{"rejected"}},
-		{filepath.Join(sub, "deeper", "graphic.png"), filepath.Join(out, "deeper", "graphic.png"), []string{"compressed", "kept-original"}},
+		{photo, filepath.Join(out, "photo.jpg"), []outcome.Decision{outcome.Compressed}},
+		{broken, "", []outcome.Decision{outcome.Rejected}},
+		{filepath.Join(sub, "deeper", "graphic.png"), filepath.Join(out, "deeper", "graphic.png"), []outcome.Decision{outcome.Compressed, outcome.KeptOriginal}},
 	}
 	for i, w := range want {
 		l := lines[i]
@@ -161,8 +148,8 @@ func TestCompress(t *testing.T) {
 			t.Errorf("line %d: input %q output %q decision %s (%s); want %q, %q, one of %v", i, l.Input, l.Output, l.Decision, l.Reason, w.input, w.output, w.decisions)
 			continue
 		}
-		if l.Decision == "rejected" {
-			if !strings.HasPrefix(l.Reason, "corrupt: ") || l.BytesOut != 0 {
+		if l.Decision == outcome.Rejected {
+			if outcome.Word(l.Reason) != outcome.ReasonCorrupt || l.BytesOut != 0 {
 				t.Errorf("rejected line %+v, want a corrupt reason and no output", l)
 			}
 			continue
@@ -178,7 +165,7 @@ func TestCompress(t *testing.T) {
 		mw := imagick.NewMagickWand()
 		if err := mw.ReadImageBlob(data); err != nil {
 			t.Errorf("%s does not decode: %v", l.Output, err)
-		} else if int(mw.GetImageWidth()) != l.Width || int(mw.GetImageHeight()) != l.Height || strings.ToLower(mw.GetImageFormat()) != l.FormatOut {
+		} else if int(mw.GetImageWidth()) != l.Width || int(mw.GetImageHeight()) != l.Height || strings.ToLower(mw.GetImageFormat()) != string(l.FormatOut) {
 			t.Errorf("%s is %s %dx%d, line says %s %dx%d", l.Output, mw.GetImageFormat(), mw.GetImageWidth(), mw.GetImageHeight(), l.FormatOut, l.Width, l.Height)
 		}
 		mw.Destroy()

@@ -15,6 +15,8 @@ package strip
 import (
 	"errors"
 	"fmt"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // ErrUnsupported is returned for formats whose metadata cannot be removed
@@ -28,18 +30,18 @@ var ErrUnsupported = errors.New("metadata cannot be stripped from this format wi
 // part that could not be parsed.
 var ErrMalformed = errors.New("malformed container")
 
-// Strip removes private metadata from data of the given format ("jpeg", "png",
-// "webp", "gif"); other formats return ErrUnsupported. The result never shares
+// Strip removes private metadata from data of the given format (JPEG, PNG,
+// WebP, GIF); other formats return ErrUnsupported. The result never shares
 // memory with data.
-func Strip(format string, data []byte) ([]byte, error) {
+func Strip(format outcome.Format, data []byte) ([]byte, error) {
 	switch format {
-	case "jpeg":
+	case outcome.JPEG:
 		return JPEG(data)
-	case "png":
+	case outcome.PNG:
 		return PNG(data)
-	case "webp":
+	case outcome.WebP:
 		return WebP(data)
-	case "gif":
+	case outcome.GIF:
 		return GIF(data)
 	}
 	return nil, fmt.Errorf("strip %s: %w", format, ErrUnsupported)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
 
@@ -282,8 +283,9 @@ func TestMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name, format string
-		data         []byte
+		name   string
+		format outcome.Format
+		data   []byte
 	}{
 		{"jpeg truncated in entropy data", "jpeg", good[:len(good)-10]},
 		{"jpeg segment length beyond file", "jpeg", []byte{0xFF, 0xD8, 0xFF, 0xE1, 0x40, 0x00, 0x00}},
@@ -301,7 +303,7 @@ func TestMalformed(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range []string{"tiff", "heic", "avif", ""} {
+	for _, f := range []outcome.Format{outcome.TIFF, outcome.HEIC, outcome.AVIF, ""} {
 		if _, err := strip.Strip(f, good); !errors.Is(err, strip.ErrUnsupported) {
 			t.Errorf("Strip(%q) error = %v, want ErrUnsupported", f, err)
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // The events a cold function is measured with.
@@ -75,7 +76,7 @@ type Sample struct {
 	Warm time.Duration
 	// PeakRSS is the bootstrap's VmHWM after both invocations.
 	PeakRSS  int64
-	Decision string // of the first invocation's record
+	Decision outcome.Decision // of the first invocation's record
 }
 
 const (
@@ -227,14 +228,11 @@ func invoke(ctx context.Context, addr string, event []byte) (time.Duration, []by
 	return elapsed, body, nil
 }
 
-// decision reads the handler's Response (see the team contract); a function
-// error arrives as HTTP 200 with an errorMessage.
-func decision(body []byte) (string, error) {
+// decision reads the function's outcome.Response; a function error arrives
+// as HTTP 200 with an errorMessage.
+func decision(body []byte) (outcome.Decision, error) {
 	var r struct {
-		Records []struct {
-			Decision string `json:"decision"`
-			Reason   string `json:"reason"`
-		} `json:"records"`
+		outcome.Response
 		ErrorMessage string `json:"errorMessage"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {

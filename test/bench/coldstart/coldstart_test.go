@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
@@ -56,7 +57,7 @@ func TestMeasureStartsTheBootstrapColdForEachEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{coldstart.Skipped: "skipped", coldstart.Tiny: "compressed", coldstart.Photo: "compressed"}
+	want := map[string]outcome.Decision{coldstart.Skipped: outcome.Skipped, coldstart.Tiny: outcome.Compressed, coldstart.Photo: outcome.Compressed}
 	rss := map[string]int64{}
 	if len(samples) != len(want) {
 		t.Fatalf("got %d samples, want one per event: %+v", len(samples), samples)

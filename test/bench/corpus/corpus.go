@@ -5,7 +5,6 @@ package corpus
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // Categories from MANIFEST.tsv that are not images to compress but inputs to
@@ -30,8 +31,8 @@ const (
 type Image struct {
 	Path     string
 	Name     string
-	Category string // MANIFEST.tsv's category, "" without a manifest
-	Format   string // from the file's magic bytes: jpeg, png, gif, webp, heic, avif, tiff; "" if unknown
+	Category string         // MANIFEST.tsv's category, "" without a manifest
+	Format   outcome.Format // from the file's magic bytes, as the pipeline sees it; "" if unknown
 	Bytes    int64
 	// Width, Height and Frames as ImageMagick reads the header, else as
 	// MANIFEST.tsv declares them (bombs exceed the policy's limits); 0 when
@@ -49,7 +50,7 @@ func (im Image) Class() string {
 	case im.Format == "":
 		return "other"
 	}
-	return im.Format
+	return string(im.Format)
 }
 
 // Megapixels counts every frame: an animation costs per frame.
@@ -136,7 +137,8 @@ func describe(ctx context.Context, path, magick string) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("corpus: %w", err)
 	}
-	im := Image{Path: path, Name: filepath.Base(path), Format: Sniff(data), Bytes: int64(len(data))}
+	format, _ := outcome.Sniff(data)
+	im := Image{Path: path, Name: filepath.Base(path), Format: format, Bytes: int64(len(data))}
 	// Malformed files and bombs may not identify; they still belong in the run.
 	identify(ctx, magick, &im)
 	return im, nil
@@ -164,41 +166,3 @@ func identify(ctx context.Context, magick string, im *Image) {
 
 // orientations are ImageMagick's names of the EXIF orientations 1..8.
 var orientations = []string{"TopLeft", "TopRight", "BottomRight", "BottomLeft", "LeftTop", "RightTop", "RightBottom", "LeftBottom"}
-
-// Sniff names a file's format from its first bytes, as the pipeline would see
-// it, so a mislabelled extension does not put an image in the wrong group.
-func Sniff(data []byte) string {
-	switch {
-	case bytes.HasPrefix(data, []byte{0xFF, 0xD8, 0xFF}):
-		return "jpeg"
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		return "png"
-	case bytes.HasPrefix(data, []byte("GIF8")):
-		return "gif"
-	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
-		return "webp"
-	case bytes.HasPrefix(data, []byte("II*\x00")) || bytes.HasPrefix(data, []byte("MM\x00*")):
-		return "tiff"
-	case len(data) >= 12 && string(data[4:8]) == "ftyp":
-		switch string(data[8:12]) {
-		case "avif", "avis":
-			return "avif"
-		case "heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1":
-			return "heic"
-		}
-	}
-	return ""
-}
-
-// Extension is the usual file extension of a Sniff format name.
-func Extension(format string) string {
-	switch format {
-	case "jpeg":
-		return ".jpg"
-	case "tiff":
-		return ".tif"
-	case "":
-		return ""
-	}
-	return "." + format
-}

@@ -8,32 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 )
-
-func TestSniff(t *testing.T) {
-	tests := []struct {
-		name string
-		head string
-		want string
-	}{
-		{"jpeg", "\xff\xd8\xff\xe0rest", "jpeg"},
-		{"png", "\x89PNG\r\n\x1a\nrest", "png"},
-		{"gif", "GIF89a", "gif"},
-		{"webp", "RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"},
-		{"tiff little-endian", "II*\x00", "tiff"},
-		{"avif", "\x00\x00\x00\x1cftypavif", "avif"},
-		{"heic", "\x00\x00\x00\x18ftypheic", "heic"},
-		{"mp4 is not an image", "\x00\x00\x00\x18ftypisom", ""},
-		{"text", "hello", ""},
-		{"empty", "", ""},
-	}
-	for _, tc := range tests {
-		if got := corpus.Sniff([]byte(tc.head)); got != tc.want {
-			t.Errorf("Sniff(%s) = %q, want %q", tc.name, got, tc.want)
-		}
-	}
-}
 
 func TestLoadReadsManifestAndSkipsNonImages(t *testing.T) {
 	dir := t.TempDir()
@@ -61,10 +38,10 @@ func TestLoadReadsManifestAndSkipsNonImages(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("Load listed %d files (%v), want a.jpg and b.png only", len(got), got)
 	}
-	if a := got["a.jpg"]; a.Format != "jpeg" || a.Category != "" || a.Class() != "jpeg" || a.Bytes != 4 {
+	if a := got["a.jpg"]; a.Format != outcome.JPEG || a.Category != "" || a.Class() != string(outcome.JPEG) || a.Bytes != 4 {
 		t.Errorf("a.jpg = %+v, want format jpeg, no category, class jpeg, 4 bytes", a)
 	}
-	if b := got["b.png"]; b.Format != "png" || b.Category != corpus.Bomb || b.Class() != corpus.Bomb {
+	if b := got["b.png"]; b.Format != outcome.PNG || b.Category != corpus.Bomb || b.Class() != corpus.Bomb {
 		t.Errorf("b.png = %+v, want format png in the bomb class from MANIFEST.tsv", b)
 	}
 }
@@ -98,7 +75,7 @@ func TestGeneratedBombDeclaresHugeSize(t *testing.T) {
 	for _, im := range images {
 		classes[im.Class()]++
 	}
-	for _, want := range []string{"jpeg", "png", "webp", "gif", corpus.Malformed, corpus.Bomb} {
+	for _, want := range []string{string(outcome.JPEG), string(outcome.PNG), string(outcome.WebP), string(outcome.GIF), corpus.Malformed, corpus.Bomb} {
 		if classes[want] == 0 {
 			t.Errorf("generated corpus has classes %v, want at least one %s", classes, want)
 		}

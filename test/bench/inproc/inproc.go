@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 )
@@ -27,11 +28,11 @@ type Result struct {
 	NsPerOp     int64
 	AllocBytes  int64 // Go heap per op; ImageMagick's C allocations are not counted
 	Allocs      int64
-	Decision    string
+	Decision    outcome.Decision
 	BytesOut    int
 	Err         string // a retryable error from Process
 	Megapixels  float64
-	InputFormat string
+	InputFormat outcome.Format
 }
 
 var setup = sync.OnceValue(func() error {
@@ -67,7 +68,7 @@ func Run(ctx context.Context, images []corpus.Image, s config.Settings) ([]Resul
 			}
 		})
 		r.NsPerOp, r.AllocBytes, r.Allocs = bench.NsPerOp(), bench.AllocedBytesPerOp(), bench.AllocsPerOp()
-		r.Decision, r.BytesOut = string(res.Decision), res.BytesOut
+		r.Decision, r.BytesOut = res.Decision, res.BytesOut
 		if perr != nil {
 			r.Err = perr.Error()
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/inproc"
@@ -39,11 +40,11 @@ func TestRunBenchmarksEveryImageOnce(t *testing.T) {
 		if r.Image != im.Name || r.Err != "" || r.NsPerOp <= 0 {
 			t.Errorf("%s: got %+v, want a timed run without error", im.Name, r)
 		}
-		want := string(pipeline.Compressed)
+		want := outcome.Compressed
 		if im.Category == corpus.Bomb || im.Category == corpus.Malformed {
-			want = string(pipeline.Rejected)
+			want = outcome.Rejected
 		}
-		if r.Decision != want && !(want == string(pipeline.Compressed) && r.Decision == string(pipeline.KeptOriginal)) {
+		if r.Decision != want && !(want == outcome.Compressed && r.Decision == outcome.KeptOriginal) {
 			t.Errorf("%s: decision %q, want %q", im.Name, r.Decision, want)
 		}
 	}

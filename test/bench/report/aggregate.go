@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
 )
@@ -20,9 +21,9 @@ type cell struct {
 	PipelineMillis float64
 	MaxRSS         int64
 	OutBytes       int64
-	Decision       string
+	Decision       outcome.Decision
 	Reason         string
-	FormatOut      string
+	FormatOut      outcome.Format
 	Err            string
 	SSIM           float64 // NaN when not scored
 	SSIMErr        string

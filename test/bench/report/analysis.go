@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
 )
 
@@ -39,7 +40,7 @@ func whySection(d doc, r *Results, t table) {
 }
 
 func whyJPEGSpeed(d doc, r *Results, t table) {
-	ps := large(t.pairs(tools.TurboJPEG, "jpeg"))
+	ps := large(t.pairs(tools.TurboJPEG, string(outcome.JPEG)))
 	var rotated, upright []pair
 	for _, p := range ps {
 		if p.ours.Image.Orientation > 1 {
@@ -67,8 +68,8 @@ func whyJPEGSpeed(d doc, r *Results, t table) {
 }
 
 func whyJPEGSize(d doc, r *Results, t table) {
-	turbo := summarisePairs(large(t.pairs(tools.TurboJPEG, "jpeg")))
-	naive := summarisePairs(large(t.pairs(tools.NaiveMagic, "jpeg")))
+	turbo := summarisePairs(large(t.pairs(tools.TurboJPEG, string(outcome.JPEG))))
+	naive := summarisePairs(large(t.pairs(tools.NaiveMagic, string(outcome.JPEG))))
 	if naive.BytesRatioSum > jpegBytesLimit {
 		d.p("- **JPEG size**: ours writes %.1f%% of libjpeg-turbo's own optimised progressive bytes at the same quality: it is at the floor of this encoder. The naive CLI is only %.1f%% bigger than ours, because ImageMagick already optimises Huffman tables by default; the rest is progressive scans and the metadata it keeps. Ten per cent at equal SSIM needs an encoder that beats libjpeg-turbo at equal quality (mozjpeg's trellis quantisation, jpegli); Debian 12 packages neither (its libjxl 0.7 predates jpegli), and a lower quality would lower SSIM, which the target forbids.",
 			turbo.BytesRatioSum*100, (1/naive.BytesRatioSum-1)*100)

@@ -10,6 +10,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // Every tool keeps its colour and marker in every chart.
@@ -54,7 +56,7 @@ func sizeQuality(path string, r *Results, t table) error {
 	p.Legend.XOffs = vg.Points(10)
 	for i, tool := range r.Tools {
 		var xys plotter.XYs
-		for _, c := range t.cells(tool.Name, "jpeg") {
+		for _, c := range t.cells(tool.Name, string(outcome.JPEG)) {
 			if c.ok() && !math.IsNaN(c.SSIM) && c.Image.Megapixels() >= minPerMPMegapixels {
 				xys = append(xys, plotter.XY{X: 100 * (1 - float64(c.OutBytes)/float64(c.Image.Bytes)), Y: c.SSIM})
 			}
@@ -80,7 +82,8 @@ func sizeQuality(path string, r *Results, t table) error {
 // minPerMPMegapixels that got an output.
 func speed(path string, r *Results, t table) error {
 	var classes []string
-	for _, class := range []string{"jpeg", "png", "webp", "gif", "heic", "avif", "tiff"} {
+	for _, f := range outcome.Formats() {
+		class := string(f)
 		if len(t.cells("ours", class)) > 0 {
 			classes = append(classes, class)
 		}

@@ -10,13 +10,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
 )
 
 // classOrder is the order of the report's rows.
-var classOrder = []string{"jpeg", "png", "webp", "gif", "heic", "avif", "tiff", "other", corpus.Malformed, corpus.Bomb}
+var classOrder = func() []string {
+	var order []string
+	for _, f := range outcome.Formats() {
+		order = append(order, string(f))
+	}
+	return append(order, "other", corpus.Malformed, corpus.Bomb)
+}()
 
 // Write renders the report to docPath and its charts next to it (img/).
 func Write(docPath string, r *Results) error {
@@ -189,22 +196,23 @@ func sizeSection(d doc, r *Results, t table) {
 	d.p("")
 	d.p("Decisions of ours per format:")
 	d.p("")
-	d.header(1, "format", "compressed", "kept-original", "rejected", "other")
+	shown := []outcome.Decision{outcome.Compressed, outcome.KeptOriginal, outcome.Rejected}
+	d.header(1, "format", string(shown[0]), string(shown[1]), string(shown[2]), "other")
 	for _, class := range classOrder {
 		cells := t.cells(tools.Ours, class)
 		if len(cells) == 0 {
 			continue
 		}
-		n := map[string]int{}
+		n := map[outcome.Decision]int{}
+		other := 0
 		for _, c := range cells {
-			switch c.Decision {
-			case "compressed", "kept-original", "rejected":
+			if slices.Contains(shown, c.Decision) {
 				n[c.Decision]++
-			default:
-				n["other"]++
+			} else {
+				other++
 			}
 		}
-		d.row(className(class), fmt.Sprint(n["compressed"]), fmt.Sprint(n["kept-original"]), fmt.Sprint(n["rejected"]), fmt.Sprint(n["other"]))
+		d.row(className(class), fmt.Sprint(n[shown[0]]), fmt.Sprint(n[shown[1]]), fmt.Sprint(n[shown[2]]), fmt.Sprint(other))
 	}
 	d.p("")
 }
@@ -264,7 +272,7 @@ func inprocSection(d doc, r *Results, t table) {
 			continue
 		}
 		turbo := "–"
-		if class == "jpeg" {
+		if class == string(outcome.JPEG) {
 			if v, ok := cpuPerMP(t.cells(tools.TurboJPEG, class)); ok {
 				turbo = fmt.Sprintf("%.0f", v)
 			}
@@ -278,7 +286,7 @@ func inprocSection(d doc, r *Results, t table) {
 // jpegDetail lists the larger JPEGs one by one: the photos the JPEG targets are about.
 func jpegDetail(d doc, t table) {
 	var cells []*cell
-	for _, c := range t.cells(tools.Ours, "jpeg") {
+	for _, c := range t.cells(tools.Ours, string(outcome.JPEG)) {
 		if c.Image.Megapixels() >= minPerMPMegapixels {
 			cells = append(cells, c)
 		}
@@ -345,7 +353,7 @@ func coldSection(d doc, r *Results) {
 	for _, ev := range []string{coldstart.Skipped, coldstart.Tiny, coldstart.Photo} {
 		var first, initD, warm []float64
 		var rss int64
-		decision := ""
+		var decision outcome.Decision
 		for _, s := range r.Cold {
 			if s.Event != ev {
 				continue
@@ -364,7 +372,7 @@ func coldSection(d doc, r *Results) {
 			initText = fmt.Sprintf("%.0f ms", Median(initD))
 		}
 		d.row(ev, fmt.Sprint(len(first)), fmt.Sprintf("%.0f ms (%.0f–%.0f)", Median(first), slices.Min(first), slices.Max(first)),
-			initText, fmt.Sprintf("%.0f ms", Median(warm)), mib(float64(rss)), decision)
+			initText, fmt.Sprintf("%.0f ms", Median(warm)), mib(float64(rss)), string(decision))
 	}
 	d.p("")
 }
@@ -390,9 +398,9 @@ func plural(n int, what string) string {
 func decisionText(c *cell) string {
 	why := clip(or(c.Reason, c.Err), 60)
 	if why == "" {
-		return c.Decision
+		return string(c.Decision)
 	}
-	return c.Decision + ": " + why
+	return string(c.Decision) + ": " + why
 }
 
 func orientation(o int) string {

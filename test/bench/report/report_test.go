@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/report"
@@ -18,26 +19,26 @@ import (
 // with the given figures for ours; the references' figures are fixed.
 func results(oursJPEGCPU float64, oursJPEGBytes int64, oursPNGBytes int64, bombRSS int64, coldMs int) *report.Results {
 	images := []corpus.Image{
-		{Name: "photo.jpg", Format: "jpeg", Bytes: 4_000_000, Width: 4000, Height: 3000, Frames: 1},
-		{Name: "shot.png", Format: "png", Bytes: 600_000, Width: 768, Height: 512, Frames: 1},
-		{Name: "dot.png", Format: "png", Bytes: 200, Width: 8, Height: 8, Frames: 1},
-		{Name: "bomb.png", Format: "png", Category: corpus.Bomb, Bytes: 300, Width: 65535, Height: 65535, Frames: 1},
+		{Name: "photo.jpg", Format: outcome.JPEG, Bytes: 4_000_000, Width: 4000, Height: 3000, Frames: 1},
+		{Name: "shot.png", Format: outcome.PNG, Bytes: 600_000, Width: 768, Height: 512, Frames: 1},
+		{Name: "dot.png", Format: outcome.PNG, Bytes: 200, Width: 8, Height: 8, Frames: 1},
+		{Name: "bomb.png", Format: outcome.PNG, Category: corpus.Bomb, Bytes: 300, Width: 65535, Height: 65535, Frames: 1},
 	}
 	r := &report.Results{Date: time.Unix(0, 0), Command: "make bench", Runs: 1, Settings: config.Default(), Images: images,
 		Tools: []report.Tool{{Name: tools.Ours}, {Name: tools.TurboJPEG}, {Name: tools.NaiveMagic}, {Name: tools.OptiPNG}}}
-	add := func(tool, image string, cpu float64, rss, out int64, decision string) {
+	add := func(tool, image string, cpu float64, rss, out int64, decision outcome.Decision) {
 		r.Samples = append(r.Samples, report.Sample{Tool: tool, Image: image, Round: 1, WallMs: cpu, CPUMs: cpu, MaxRSS: rss, OutBytes: out, Decision: decision})
 	}
-	add(tools.Ours, "photo.jpg", oursJPEGCPU, 150<<20, oursJPEGBytes, "compressed")
-	add(tools.TurboJPEG, "photo.jpg", 1000, 40<<20, 1_000_000, "ok")
-	add(tools.NaiveMagic, "photo.jpg", 2000, 200<<20, 1_200_000, "ok")
-	add(tools.Ours, "shot.png", 300, 60<<20, oursPNGBytes, "compressed")
-	add(tools.OptiPNG, "shot.png", 900, 30<<20, 500_000, "ok")
-	add(tools.Ours, "dot.png", 20, 20<<20, 150, "compressed")
-	add(tools.Ours, "bomb.png", 20, bombRSS, 0, "rejected")
+	add(tools.Ours, "photo.jpg", oursJPEGCPU, 150<<20, oursJPEGBytes, outcome.Compressed)
+	add(tools.TurboJPEG, "photo.jpg", 1000, 40<<20, 1_000_000, outcome.Compressed)
+	add(tools.NaiveMagic, "photo.jpg", 2000, 200<<20, 1_200_000, outcome.Compressed)
+	add(tools.Ours, "shot.png", 300, 60<<20, oursPNGBytes, outcome.Compressed)
+	add(tools.OptiPNG, "shot.png", 900, 30<<20, 500_000, outcome.Compressed)
+	add(tools.Ours, "dot.png", 20, 20<<20, 150, outcome.Compressed)
+	add(tools.Ours, "bomb.png", 20, bombRSS, 0, outcome.Rejected)
 	r.Scores = []report.Score{{Tool: tools.Ours, Image: "photo.jpg", SSIM: 0.95}, {Tool: tools.NaiveMagic, Image: "photo.jpg", SSIM: 0.949},
 		{Tool: tools.TurboJPEG, Image: "photo.jpg", SSIM: 0.95}}
-	r.Cold = []coldstart.Sample{{Event: coldstart.Skipped, FirstAnswer: time.Duration(coldMs) * time.Millisecond, PeakRSS: 25 << 20, Decision: "skipped"}}
+	r.Cold = []coldstart.Sample{{Event: coldstart.Skipped, FirstAnswer: time.Duration(coldMs) * time.Millisecond, PeakRSS: 25 << 20, Decision: outcome.Skipped}}
 	return r
 }
 
@@ -80,7 +81,7 @@ func TestTargets(t *testing.T) {
 // The function's own peak on the largest photo counts, not only the CLI's.
 func TestBootstrapRSSOnTheLargestPhotoCounts(t *testing.T) {
 	r := results(1200, 1_000_000, 480_000, 21<<20, 40)
-	r.Cold = append(r.Cold, coldstart.Sample{Event: coldstart.Photo, PeakRSS: 200 << 20, Decision: "compressed"})
+	r.Cold = append(r.Cold, coldstart.Sample{Event: coldstart.Photo, PeakRSS: 200 << 20, Decision: outcome.Compressed})
 	if verdicts(r)["Peak RSS, largest photo"] {
 		t.Error("bootstrap at 200 MiB on the largest photo: RSS target passes, want a miss")
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 )
@@ -54,8 +55,8 @@ type Sample struct {
 	MaxRSS         int64
 	ExitCode       int
 	OutBytes       int64
-	FormatOut      string
-	Decision       string
+	FormatOut      outcome.Format
+	Decision       outcome.Decision
 	Reason         string
 	PipelineMillis float64
 	Err            string // the harness could not run or read it
@@ -75,7 +76,7 @@ type InProcSample struct {
 	Round      int
 	NsPerOp    int64
 	AllocBytes int64 // Go heap only: ImageMagick allocates in C
-	Decision   string
+	Decision   outcome.Decision
 	BytesOut   int
 	Err        string
 }

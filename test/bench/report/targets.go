@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
@@ -42,7 +43,7 @@ func checkTargets(r *Results, t table) []Target {
 
 	// The JPEG targets are about photos; tiny JPEGs (a 100x100 CMYK test
 	// image) are in the pair table but would only measure process start.
-	js := summarisePairs(large(t.pairs(tools.TurboJPEG, "jpeg")))
+	js := summarisePairs(large(t.pairs(tools.TurboJPEG, string(outcome.JPEG))))
 	speed := Target{Name: "JPEG speed", Goal: fmt.Sprintf("CPU ms/MP ≤ %.1f× libjpeg-turbo's djpeg|cjpeg", jpegSpeedLimit)}
 	if js.NLarge > 0 {
 		ratio := js.OursCPUPerMP / js.RefCPUPerMP
@@ -54,7 +55,7 @@ func checkTargets(r *Results, t table) []Target {
 	}
 	add(speed)
 
-	jn := summarisePairs(large(t.pairs(tools.NaiveMagic, "jpeg")))
+	jn := summarisePairs(large(t.pairs(tools.NaiveMagic, string(outcome.JPEG))))
 	size := Target{Name: "JPEG size", Goal: fmt.Sprintf("bytes ≤ %.0f%% of naive `magick -quality` at ≥ its SSIM", jpegBytesLimit*100)}
 	if jn.N > 0 {
 		size.Checked = true
@@ -69,7 +70,7 @@ func checkTargets(r *Results, t table) []Target {
 	}
 	add(size)
 
-	pngCells := t.cells(tools.Ours, "png")
+	pngCells := t.cells(tools.Ours, string(outcome.PNG))
 	bigger := Target{Name: "PNG never bigger", Goal: "ours output ≤ input for every PNG"}
 	var worse []string
 	n := 0
@@ -92,7 +93,7 @@ func checkTargets(r *Results, t table) []Target {
 	}
 	add(bigger)
 
-	po := summarisePairs(t.pairs(tools.OptiPNG, "png"))
+	po := summarisePairs(t.pairs(tools.OptiPNG, string(outcome.PNG)))
 	pngBytes := Target{Name: "PNG size", Goal: fmt.Sprintf("bytes ≤ %.0f%% of optipng -o2's", pngBytesLimit*100)}
 	if po.N > 0 {
 		pngBytes.Checked = true
@@ -101,7 +102,7 @@ func checkTargets(r *Results, t table) []Target {
 		pngBytes.By = margin(po.BytesRatioSum, pngBytesLimit, "bytes ratio")
 	}
 	add(pngBytes)
-	pl := summarisePairs(large(t.pairs(tools.OptiPNG, "png")))
+	pl := summarisePairs(large(t.pairs(tools.OptiPNG, string(outcome.PNG))))
 	pngSpeed := Target{Name: "PNG speed", Goal: "faster than optipng -o2 (CPU ms/MP)"}
 	if pl.NLarge > 0 {
 		ratio := pl.OursCPUPerMP / pl.RefCPUPerMP
@@ -134,7 +135,7 @@ func checkTargets(r *Results, t table) []Target {
 		var bad []string
 		for _, c := range bombs {
 			worst = max(worst, c.MaxRSS)
-			if c.Decision != "rejected" || c.MaxRSS > base.MaxRSS+bombRSSHeadroom {
+			if c.Decision != outcome.Rejected || c.MaxRSS > base.MaxRSS+bombRSSHeadroom {
 				bomb.Pass = false
 				bad = append(bad, fmt.Sprintf("%s: %s, %s", c.Image.Name, c.Decision, mib(float64(c.MaxRSS))))
 			}

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
 // Scorer computes SSIM with ImageMagick's `compare -metric SSIM`. Both images
@@ -137,10 +137,10 @@ func decodeLossless(path string) (image.Image, bool) {
 		return nil, false
 	}
 	var img image.Image
-	switch corpus.Sniff(data) {
-	case "png":
+	switch format, _ := outcome.Sniff(data); format {
+	case outcome.PNG:
 		img, err = png.Decode(bytes.NewReader(data))
-	case "gif":
+	case outcome.GIF:
 		img, err = gif.Decode(bytes.NewReader(data))
 	default:
 		return nil, false

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/measure"
 )
@@ -32,10 +33,9 @@ type Outcome struct {
 	measure.Sample
 	Output    string // path of the output file; "" when there is none
 	OutBytes  int64
-	FormatOut string
-	// Decision is ours' decision (compressed, kept-original, rejected); for a
-	// reference "ok" or "failed".
-	Decision string
+	FormatOut outcome.Format
+	// Decision is ours' decision; a reference has Compressed or Failed.
+	Decision outcome.Decision
 	Reason   string
 	// PipelineMillis is the time ours reports for its own pipeline, without
 	// process start and ImageMagick initialisation.
@@ -104,10 +104,10 @@ func New(p Paths, s config.Settings) []Tool {
 		{
 			Name:    TurboJPEG,
 			Command: "djpeg IN | cjpeg -quality " + jpegQ + " -optimize -progressive -outfile OUT",
-			applies: isFormat("jpeg"),
+			applies: isFormat(outcome.JPEG),
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
-				out := filepath.Join(dir, stem(im)+".jpg")
-				return runReference(ctx, out, "jpeg",
+				out := filepath.Join(dir, stem(im)+outcome.JPEG.Extension())
+				return runReference(ctx, out, outcome.JPEG,
 					measure.Cmd{Args: []string{"djpeg", im.Path}},
 					measure.Cmd{Args: []string{"cjpeg", "-quality", jpegQ, "-optimize", "-progressive", "-outfile", out}})
 			},
@@ -120,8 +120,8 @@ func New(p Paths, s config.Settings) []Tool {
 			OrientInput: true,
 			applies:     func(im corpus.Image) bool { return true },
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
-				format := outputFormat(im.Format)
-				out := filepath.Join(dir, stem(im)+corpus.Extension(format))
+				format := outcome.Written(im.Format, "")
+				out := filepath.Join(dir, stem(im)+format.Extension())
 				if format == "" {
 					out = filepath.Join(dir, im.Name)
 				}
@@ -133,20 +133,20 @@ func New(p Paths, s config.Settings) []Tool {
 			// same head start.
 			Name:    OptiPNG,
 			Command: "optipng -o2 -strip all -out OUT IN",
-			applies: isFormat("png"),
+			applies: isFormat(outcome.PNG),
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
-				out := filepath.Join(dir, stem(im)+".png")
-				return runReference(ctx, out, "png",
+				out := filepath.Join(dir, stem(im)+outcome.PNG.Extension())
+				return runReference(ctx, out, outcome.PNG,
 					measure.Cmd{Args: []string{"optipng", "-o2", "-strip", "all", "-quiet", "-clobber", "-out", out, im.Path}})
 			},
 		},
 		{
 			Name:    CWebP,
 			Command: fmt.Sprintf("cwebp -q %d -m %d IN -o OUT", s.WebP.Quality, s.WebP.Method),
-			applies: isFormat("webp"),
+			applies: isFormat(outcome.WebP),
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
-				out := filepath.Join(dir, stem(im)+".webp")
-				return runReference(ctx, out, "webp", measure.Cmd{Args: []string{"cwebp", "-quiet",
+				out := filepath.Join(dir, stem(im)+outcome.WebP.Extension())
+				return runReference(ctx, out, outcome.WebP, measure.Cmd{Args: []string{"cwebp", "-quiet",
 					"-q", strconv.Itoa(s.WebP.Quality), "-m", strconv.Itoa(s.WebP.Method), im.Path, "-o", out}})
 			},
 		},
@@ -162,16 +162,7 @@ func New(p Paths, s config.Settings) []Tool {
 	return tools
 }
 
-// outputFormat is the format the pipeline writes for an input format when
-// the settings keep formats: browsers cannot show HEIC/AVIF, so those become JPEG.
-func outputFormat(in string) string {
-	if in == "heic" || in == "avif" {
-		return "jpeg"
-	}
-	return in
-}
-
-func isFormat(f string) func(corpus.Image) bool {
+func isFormat(f outcome.Format) func(corpus.Image) bool {
 	return func(im corpus.Image) bool {
 		return im.Format == f && im.Category != corpus.Bomb && im.Category != corpus.Malformed
 	}
@@ -179,29 +170,19 @@ func isFormat(f string) func(corpus.Image) bool {
 
 func stem(im corpus.Image) string { return strings.TrimSuffix(im.Name, filepath.Ext(im.Name)) }
 
-func runReference(ctx context.Context, out, format string, cmds ...measure.Cmd) (Outcome, error) {
+func runReference(ctx context.Context, out string, format outcome.Format, cmds ...measure.Cmd) (Outcome, error) {
 	_ = os.Remove(out) // a stale output from an earlier round must not count
 	s, err := measure.Run(ctx, nil, nil, cmds...)
-	o := Outcome{Sample: s, Decision: "ok", FormatOut: format}
+	o := Outcome{Sample: s, Decision: outcome.Compressed, FormatOut: format}
 	if err != nil {
 		return o, err
 	}
 	if _, statErr := os.Stat(out); s.ExitCode != 0 || statErr != nil {
-		o.Decision, o.Reason = "failed", firstLine(s.Stderr)
+		o.Decision, o.Reason = outcome.Failed, firstLine(s.Stderr)
 		return o, nil
 	}
 	o.Output = out
 	return o, nil
-}
-
-// line is cmd/compress's JSON line (see the contract in the team brief).
-type line struct {
-	Input     string  `json:"input"`
-	Output    string  `json:"output"`
-	FormatOut string  `json:"formatOut"`
-	Decision  string  `json:"decision"`
-	Reason    string  `json:"reason"`
-	Millis    float64 `json:"ms"`
 }
 
 func runOurs(ctx context.Context, p Paths, im corpus.Image, dir string) (Outcome, error) {
@@ -211,12 +192,12 @@ func runOurs(ctx context.Context, p Paths, im corpus.Image, dir string) (Outcome
 	if err != nil {
 		return o, err
 	}
-	var l line
+	var l outcome.File
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &l); err != nil {
 		return o, fmt.Errorf("compress printed %q (exit %d, stderr %q), want one JSON line: %w", stdout.String(), s.ExitCode, firstLine(s.Stderr), err)
 	}
-	o.Decision, o.Reason, o.FormatOut, o.PipelineMillis = l.Decision, l.Reason, l.FormatOut, l.Millis
-	if l.Decision != "rejected" {
+	o.Decision, o.Reason, o.FormatOut, o.PipelineMillis = l.Decision, l.Reason, l.FormatOut, float64(l.Millis)
+	if l.Decision != outcome.Rejected {
 		if l.Output == "" {
 			return o, fmt.Errorf("compress decided %q but named no output", l.Decision)
 		}

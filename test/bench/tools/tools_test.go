@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
 )
@@ -35,7 +36,8 @@ func image(t *testing.T, m, name string, extra ...string) corpus.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return corpus.Image{Path: path, Name: name, Format: corpus.Sniff(data), Bytes: int64(len(data)), Width: 320, Height: 200, Frames: 1}
+	format, _ := outcome.Sniff(data)
+	return corpus.Image{Path: path, Name: name, Format: format, Bytes: int64(len(data)), Width: 320, Height: 200, Frames: 1}
 }
 
 func find(t *testing.T, all []tools.Tool, name string) tools.Tool {
@@ -79,7 +81,7 @@ func TestReferencesCompressAndScore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out.Decision != "ok" || out.Output == "" || out.OutBytes <= 0 || out.Wall <= 0 || out.MaxRSS <= 0 {
+			if out.Decision != outcome.Compressed || out.Output == "" || out.OutBytes <= 0 || out.Wall <= 0 || out.MaxRSS <= 0 {
 				t.Fatalf("got %+v, want an ok output with size, time and RSS", out)
 			}
 			ssim, err := scorer.SSIM(context.Background(), tc.im.Path, out.Output, tool.OrientInput)
@@ -95,8 +97,8 @@ func TestReferencesCompressAndScore(t *testing.T) {
 
 func TestToolsApplyToTheirFormats(t *testing.T) {
 	all := tools.New(tools.Paths{Compress: "/bin/true", Magick: "/bin/true"}, config.Default())
-	jpeg := corpus.Image{Format: "jpeg"}
-	bomb := corpus.Image{Format: "png", Category: corpus.Bomb}
+	jpeg := corpus.Image{Format: outcome.JPEG}
+	bomb := corpus.Image{Format: outcome.PNG, Category: corpus.Bomb}
 	for _, tool := range all {
 		if tool.Missing != "" {
 			continue
@@ -127,11 +129,11 @@ func TestReferenceFailureIsRecorded(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("\xff\xd8\xff\xe0 not really"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := tool.Run(context.Background(), corpus.Image{Path: bad, Name: "bad.jpg", Format: "jpeg"}, t.TempDir())
+	out, err := tool.Run(context.Background(), corpus.Image{Path: bad, Name: "bad.jpg", Format: outcome.JPEG}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Decision != "failed" || out.Output != "" || out.Reason == "" {
+	if out.Decision != outcome.Failed || out.Output != "" || out.Reason == "" {
 		t.Errorf("got decision %q output %q reason %q, want failed with djpeg's message and no output", out.Decision, out.Output, out.Reason)
 	}
 }

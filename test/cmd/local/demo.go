@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
@@ -52,9 +53,9 @@ func runDemo(ctx context.Context, root, state string, bins local.Binaries, setti
 		StateDir: demoState,
 		Settings: settings,
 		Log:      os.Stderr,
-		OnOutcome: func(o local.Outcome) {
+		OnOutcome: func(o outcome.Record) {
 			outcomes.Add(o)
-			fmt.Println(o)
+			fmt.Println(local.Line(o))
 		},
 	})
 	if err != nil {
@@ -181,7 +182,7 @@ func printSummary(uploads []upload, outcomes *local.Recorder, elapsed time.Durat
 			fmt.Fprintf(&rows, "%s\tNONE\t%s\t\t\t\tno outcome: see the logs\n", u.key, local.HumanBytes(u.size))
 			continue
 		}
-		decisions[o.Decision]++
+		decisions[string(o.Decision)]++
 		if !acceptable(o) {
 			bad++
 		}
@@ -193,7 +194,7 @@ func printSummary(uploads []upload, outcomes *local.Recorder, elapsed time.Durat
 		if o.BytesOut > 0 {
 			in += o.BytesIn
 			out += o.BytesOut
-			saved = fmt.Sprintf("%.0f%%", 100*(1-o.Ratio()))
+			saved = fmt.Sprintf("%.0f%%", 100*(1-float64(o.BytesOut)/float64(o.BytesIn)))
 		}
 		fmt.Fprintf(&rows, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.Key, o.Decision,
 			local.HumanBytes(o.BytesIn), local.HumanBytes(o.BytesOut), saved, o.Millis, note)
@@ -221,12 +222,6 @@ func printSummary(uploads []upload, outcomes *local.Recorder, elapsed time.Durat
 
 // acceptable is an outcome a user can act on: an output, or a rejection that
 // says why.
-func acceptable(o local.Outcome) bool {
-	switch o.Decision {
-	case local.Compressed, local.KeptOriginal:
-		return true
-	case local.Rejected:
-		return o.Reason != ""
-	}
-	return false
+func acceptable(o outcome.Record) bool {
+	return o.Decision.Stored() || o.Decision == outcome.Rejected && o.Reason != ""
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
@@ -114,7 +115,7 @@ func runLocal(ctx context.Context, root, state string, bins local.Binaries, sett
 		Settings:  settings,
 		Port:      port,
 		Log:       os.Stderr,
-		OnOutcome: func(o local.Outcome) { fmt.Printf("%s %s\n", time.Now().Format("15:04:05"), o) },
+		OnOutcome: func(o outcome.Record) { fmt.Printf("%s %s\n", time.Now().Format("15:04:05"), local.Line(o)) },
 	})
 	if err != nil {
 		return err

@@ -6,51 +6,19 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
-// Outcome is what the function did with one uploaded object: one record of
-// the Response its handler returns. This is the JSON contract of
-// function/handler, decoded here rather than imported because the handler
-// links ImageMagick through cgo and this package must build (and then build
-// ImageMagick) on a machine that has none yet.
-type Outcome struct {
-	Bucket         string `json:"bucket"`
-	Key            string `json:"key"`
-	ETag           string `json:"etag,omitempty"`
-	Decision       string `json:"decision"` // compressed, kept-original, rejected, skipped, failed
-	Reason         string `json:"reason,omitempty"`
-	DestinationKey string `json:"destinationKey,omitempty"`
-	BytesIn        int64  `json:"bytesIn"`
-	BytesOut       int64  `json:"bytesOut"`
-	Millis         int64  `json:"ms"`
-}
-
-// The decisions a caller branches on; the function may add others.
-const (
-	Compressed   = "compressed"
-	KeptOriginal = "kept-original"
-	Rejected     = "rejected"
-	Skipped      = "skipped"
-	// Failed is also what the relay reports when it gave up retrying.
-	Failed = "failed"
-)
-
-// Ratio is output size over input size, 0 when there was no input.
-func (o Outcome) Ratio() float64 {
-	if o.BytesIn == 0 {
-		return 0
-	}
-	return float64(o.BytesOut) / float64(o.BytesIn)
-}
-
-// String is the line `make local` prints per processed image.
-func (o Outcome) String() string {
+// Line is what `make local` prints for one record the function reported: its
+// decision, key, sizes, time, destination and reason.
+func Line(o outcome.Record) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-13s %s", o.Decision, o.Key)
 	if o.BytesIn > 0 || o.BytesOut > 0 {
 		fmt.Fprintf(&b, "  %s -> %s", HumanBytes(o.BytesIn), HumanBytes(o.BytesOut))
 		if o.BytesIn > 0 {
-			fmt.Fprintf(&b, " (%.0f%%)", 100*o.Ratio())
+			fmt.Fprintf(&b, " (%.0f%%)", 100*float64(o.BytesOut)/float64(o.BytesIn))
 		}
 	}
 	fmt.Fprintf(&b, "  %d ms", o.Millis)
@@ -78,20 +46,20 @@ func HumanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
-// Recorder collects outcomes as they arrive; its Add method is an
-// Options.OnOutcome.
+// Recorder collects the records the function reports as they arrive; its
+// Add method is an Options.OnOutcome.
 type Recorder struct {
 	mu      sync.Mutex
-	byKey   map[string][]Outcome
+	byKey   map[string][]outcome.Record
 	total   int
 	changed chan struct{} // closed and replaced on every Add
 }
 
 func NewRecorder() *Recorder {
-	return &Recorder{byKey: map[string][]Outcome{}, changed: make(chan struct{})}
+	return &Recorder{byKey: map[string][]outcome.Record{}, changed: make(chan struct{})}
 }
 
-func (r *Recorder) Add(o Outcome) {
+func (r *Recorder) Add(o outcome.Record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.byKey[o.Key] = append(r.byKey[o.Key], o)
@@ -101,17 +69,17 @@ func (r *Recorder) Add(o Outcome) {
 }
 
 // For returns the outcomes of key in the order they arrived.
-func (r *Recorder) For(key string) []Outcome {
+func (r *Recorder) For(key string) []outcome.Record {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.byKey[key])
 }
 
 // Last returns the latest outcome of key.
-func (r *Recorder) Last(key string) (Outcome, bool) {
+func (r *Recorder) Last(key string) (outcome.Record, bool) {
 	all := r.For(key)
 	if len(all) == 0 {
-		return Outcome{}, false
+		return outcome.Record{}, false
 	}
 	return all[len(all)-1], true
 }
