@@ -29,12 +29,13 @@ func run() (err error) {
 	// panics; the CLI user needs their message, not a Go stack.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
+			err = panicError(r)
 		}
 	}()
 	app := awscdk.NewApp(nil)
+	lookup := func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }
 
-	cfg, err := envconfig.FromContext(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
+	cfg, err := envconfig.FromContext(lookup)
 	if err != nil {
 		return err
 	}
@@ -55,11 +56,20 @@ func run() (err error) {
 	}
 	// GitHub OIDC roles (cdk.json "github"): one stack per account for all its
 	// environments, so a run for one environment (-c env=NAME) leaves them out.
-	if app.Node().TryGetContext(jsii.String(envconfig.ContextEnv)) == nil {
-		if _, err := github.NewStacksFromContext(app, func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }); err != nil {
+	if lookup(envconfig.ContextEnv) == nil {
+		if _, err := github.NewStacksFromContext(app, lookup, cfg.Environments); err != nil {
 			return err
 		}
 	}
 	app.Synth(nil)
 	return nil
+}
+
+// panicError is the error a recovered panic reports. jsii panics with errors;
+// wrapping keeps them visible to errors.As and errors.Is.
+func panicError(r any) error {
+	if err, ok := r.(error); ok {
+		return fmt.Errorf("cdk: %w", err)
+	}
+	return fmt.Errorf("cdk: %v", r)
 }

@@ -42,7 +42,8 @@ json=$(jq -ce \
 		| (.architecture // "arm64") as $arch
 		| {
 			name: $name,
-			region: $c.github.environments[$name].region,
+			# Set once (infra/github): where the environment pins it, else in the github block.
+			region: (.region // $c.github.environments[$name].region),
 			architecture: $arch,
 			runner: (if $arch == "x86_64" then $x86 else $arm end),
 			variable: (($kind | ascii_upcase) + "_ROLE_ARN_" + ($name | ascii_upcase | gsub("-"; "_")))

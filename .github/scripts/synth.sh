@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # synth.sh ENV: the cloud assembly of one environment in cdk.out, with Docker bundling, as a
-# deploy needs it. diff.yml and deploy.yml both build their assembly here, so a pull request's
-# diff shows the template and asset hashes its merge deploys. Runs before any AWS credentials
-# exist: the repository's code never runs with them.
+# deploy needs it. synth.yml builds the assembly of diff.yml and deploy.yml here, so a pull
+# request's diff shows the template and asset hashes its merge deploys. It runs in a job that
+# cannot mint an OIDC token: the repository's code never runs next to a role.
 set -euo pipefail
 
 env=${1:?usage: synth.sh ENV}

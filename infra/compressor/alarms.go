@@ -3,15 +3,12 @@ package compressor
 import (
 	"fmt"
 
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -20,11 +17,9 @@ import (
 
 // AlarmsProps configures NewAlarms.
 type AlarmsProps struct {
-	Function       awslambda.IFunction
-	TimeoutSeconds int
-	FailureQueue   awssqs.IQueue
-	Email          string      // optional subscriber of the alarm topic
-	Key            awskms.IKey // optional: encrypts the topic
+	Watched
+	Email string      // optional subscriber of the alarm topic
+	Key   awskms.IKey // optional: encrypts the topic
 }
 
 // Alarms watch the function and its failure queue and notify an SNS topic
@@ -64,23 +59,21 @@ func NewAlarms(scope constructs.Construct, id string, props *AlarmsProps) Alarms
 	}
 
 	fn := props.Function
-	fiveMinutes := awscdk.Duration_Minutes(jsii.Number(5))
-	timeoutMs := float64(props.TimeoutSeconds * 1000)
 	a.add("Errors", "Invocations failed (returned an error or crashed); Lambda retries them, then sends them to the failure queue.",
-		fn.MetricErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes}), 0)
+		fn.MetricErrors(over("Sum")), 0)
 	a.add("Throttles", "Invocations were throttled: uploads arrive faster than the reserved concurrency allows; events wait and may expire into the failure queue.",
-		fn.MetricThrottles(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: fiveMinutes}), 0)
-	a.add("DurationNearTimeout", fmt.Sprintf("The slowest 1%% of invocations took more than %.0f%% of the %d s timeout: give the function more memory (and so CPU) or lower the image limits.",
-		durationAlarmShare*100, props.TimeoutSeconds),
-		fn.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: fiveMinutes}), durationAlarmShare*timeoutMs)
+		fn.MetricThrottles(over("Sum")), 0)
+	a.add("DurationNearTimeout", fmt.Sprintf("The slowest 1%% of invocations took more than %.0f%% of the %.0f s timeout: give the function more memory (and so CPU) or lower the image limits.",
+		durationAlarmShare*100, props.Timeout.Seconds()),
+		fn.MetricDuration(over("p99")), durationAlarmShare*props.timeoutMillis())
 	a.add("FailureQueueNotEmpty", "Uploads could not be processed: their events are in the failure queue (one message each) waiting for someone to look.",
-		props.FailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: fiveMinutes}), 0)
+		props.FailureQueue.MetricApproximateNumberOfMessagesVisible(over("Maximum")), 0)
 	a.add("Failed", "Uploads could not be finished (S3 errors, deadlines): Lambda retries them, then they reach the failure queue.",
 		functionMetric(fn, metrics.Failed, "Sum"), 0)
 	return a
 }
 
-// add raises an alarm when metric exceeds threshold in a five-minute period;
+// add raises an alarm when metric exceeds threshold in one metricPeriod;
 // no data (no uploads) is fine.
 func (a *alarms) add(id, description string, metric awscloudwatch.IMetric, threshold float64) {
 	alarm := awscloudwatch.NewAlarm(a.Construct, jsii.String(id), &awscloudwatch.AlarmProps{

@@ -3,8 +3,6 @@ package compressor
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -14,18 +12,16 @@ import (
 
 // DashboardProps configures NewDashboard.
 type DashboardProps struct {
-	Name           string
-	Function       awslambda.IFunction
-	TimeoutSeconds int
-	FailureQueue   awssqs.IQueue
-	Alarms         []awscloudwatch.Alarm
+	Watched
+	Name   string
+	Alarms []awscloudwatch.Alarm
 }
 
 // NewDashboard shows what happened to the uploads (the function's own
 // metrics) next to how the function ran (Lambda's metrics) and the alarms.
 func NewDashboard(scope constructs.Construct, id string, props *DashboardProps) awscloudwatch.Dashboard {
 	fn := props.Function
-	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
+	sum := over("Sum")
 
 	var outcomes []awscloudwatch.IMetric
 	for _, name := range outcomeMetrics {
@@ -54,10 +50,10 @@ func NewDashboard(scope constructs.Construct, id string, props *DashboardProps) 
 			fn.MetricInvocations(sum), fn.MetricErrors(sum), fn.MetricThrottles(sum),
 		}, nil),
 		graph("Invocation duration (ms)", []awscloudwatch.IMetric{
-			fn.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("p99")}),
-		}, &awscloudwatch.HorizontalAnnotation{Label: jsii.String("timeout"), Value: jsii.Number(float64(props.TimeoutSeconds * 1000))}),
+			fn.MetricDuration(over("p99")),
+		}, &awscloudwatch.HorizontalAnnotation{Label: jsii.String("timeout"), Value: jsii.Number(props.timeoutMillis())}),
 		graph("Failure queue", []awscloudwatch.IMetric{
-			props.FailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum")}),
+			props.FailureQueue.MetricApproximateNumberOfMessagesVisible(over("Maximum")),
 		}, nil),
 	)
 	d.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{

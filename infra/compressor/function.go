@@ -5,8 +5,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -21,6 +21,7 @@ type FunctionProps struct {
 	Environment  envconfig.Environment
 	Buckets      Buckets
 	FailureQueue awssqs.IQueue
+	Key          awskms.IKey // the stack's key (encryption kms), or nil
 	Layer        awslambda.ILayerVersion
 	BuildContext string // the repository root
 }
@@ -34,42 +35,26 @@ const (
 )
 
 // NewFunction is the compressor: the bootstrap binary built against the
-// layer's ImageMagick, a role made of grants only, and its log group.
+// layer's ImageMagick, a role with exactly the permissions it needs, and its
+// log group.
 func NewFunction(scope constructs.Construct, id string, props *FunctionProps) (awslambda.Function, error) {
 	e := props.Environment
-	removal := removalPolicy(e)
-	retention, err := LogRetention(e.LogRetentionDays)
-	if err != nil {
-		return nil, err
-	}
 	arch := architecture(e)
 	code, err := dockerCode(scope, props.BuildContext, functionTarget, arch)
 	if err != nil {
 		return nil, err
 	}
-	src, dst := props.Buckets.Source(), props.Buckets.Destination()
-	env, err := config.Function{
-		Settings:          e.Compression,
-		SourceBucket:      *src.BucketName(),
-		DestinationBucket: *dst.BucketName(),
-		FailureQueueURL:   *props.FailureQueue.QueueUrl(),
-	}.Environment()
+	env, err := functionEnvironment(props)
 	if err != nil {
-		return nil, fmt.Errorf("function environment of %q: %w", e.Name, err)
+		return nil, err
 	}
+	logs, err := newLogGroup(scope, id+"Logs", e)
+	if err != nil {
+		return nil, err
+	}
+	role := newFunctionRole(scope, id+"Role", props, logs)
 
-	logs := awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
-		Retention:     retention,
-		RemovalPolicy: removal,
-	})
-	// A role of its own, without AWSLambdaBasicExecutionRole: writing to its one
-	// log group is granted like every other permission.
-	role := awsiam.NewRole(scope, jsii.String(id+"Role"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("s3-image-compressor " + e.Name + ": read uploads, write compressed images, report failures"),
-	})
-
-	fn := awslambda.NewFunction(scope, &id, &awslambda.FunctionProps{
+	return awslambda.NewFunction(scope, &id, &awslambda.FunctionProps{
 		Description:  jsii.String("Compresses images uploaded under " + e.Compression.SourcePrefix + " (s3-image-compressor, " + e.Name + ")"),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Handler:      jsii.String("bootstrap"),
@@ -88,33 +73,75 @@ func NewFunction(scope constructs.Construct, id string, props *FunctionProps) (a
 		ReservedConcurrentExecutions: reserved(e.ReservedConcurrency),
 		RetryAttempts:                jsii.Number(retryAttempts),
 		MaxEventAge:                  awscdk.Duration_Hours(jsii.Number(maxEventAgeHrs)),
-		OnFailure:                    awslambdadestinations.NewSqsDestination(props.FailureQueue),
+		OnFailure:                    &queueDestination{queue: props.FailureQueue},
+	}), nil
+}
+
+// functionEnvironment is the function's configuration (function/config).
+func functionEnvironment(props *FunctionProps) (map[string]string, error) {
+	env, err := config.Function{
+		Settings:          props.Environment.Compression,
+		SourceBucket:      *props.Buckets.Source().BucketName(),
+		DestinationBucket: *props.Buckets.Destination().BucketName(),
+		FailureQueueURL:   *props.FailureQueue.QueueUrl(),
+	}.Environment()
+	if err != nil {
+		return nil, fmt.Errorf("function environment of %q: %w", props.Environment.Name, err)
+	}
+	return env, nil
+}
+
+func newLogGroup(scope constructs.Construct, id string, e envconfig.Environment) (awslogs.LogGroup, error) {
+	retention, err := LogRetention(e.LogRetentionDays)
+	if err != nil {
+		return nil, err
+	}
+	return awslogs.NewLogGroup(scope, &id, &awslogs.LogGroupProps{
+		Retention:     retention,
+		RemovalPolicy: removalPolicy(e),
+	}), nil
+}
+
+// newFunctionRole is a role of the function's own, without
+// AWSLambdaBasicExecutionRole: writing to its one log group is a statement like
+// every other permission.
+func newFunctionRole(scope constructs.Construct, id string, props *FunctionProps, logs awslogs.ILogGroup) awsiam.Role {
+	e := props.Environment
+	access := functionAccess{
+		source:            props.Buckets.Source(),
+		destination:       props.Buckets.Destination(),
+		sourcePrefix:      e.Compression.SourcePrefix,
+		destinationPrefix: e.Compression.DestinationPrefix,
+		failureQueueArn:   props.FailureQueue.QueueArn(),
+		logGroupArn:       logs.LogGroupArn(),
+		sourceKeyArn:      e.SourceBucketKeyArn,
+		destinationKeyArn: e.DestinationBucketKeyArn,
+	}
+	if props.Key != nil {
+		access.stackKeyArn = props.Key.KeyArn()
+	}
+	role := awsiam.NewRole(scope, &id, &awsiam.RoleProps{
+		AssumedBy:      awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description:    jsii.String("s3-image-compressor " + e.Name + ": read uploads, write compressed images, report failures"),
+		InlinePolicies: &map[string]awsiam.PolicyDocument{"Compressor": policyDocument(functionPermissions(access))},
 	})
+	srcObjects, dstObjects := e.Compression.SourcePrefix+"*", e.Compression.DestinationPrefix+"*"
+	suppress(role, "AwsSolutions-IAM5", "The function reads any upload under the source prefix "+srcObjects+
+		" and writes any output under the destination prefix "+dstObjects+": object keys are not known in advance.",
+		"Resource::"+bucketObjectsPattern(access.source, srcObjects),
+		"Resource::"+bucketObjectsPattern(access.destination, dstObjects))
+	return role
+}
 
-	logs.GrantWrite(role)
-	srcObjects := e.Compression.SourcePrefix + "*"
-	dstObjects := e.Compression.DestinationPrefix + "*"
-	src.GrantRead(role, srcObjects)
-	// Reading the destination is how a repeated event finds its output already
-	// there (same source ETag and settings hash) and does no work; without
-	// s3:ListBucket a missing object would be "403", not "404".
-	dst.GrantRead(role, dstObjects)
-	dst.GrantPut(role, dstObjects)
-	props.FailureQueue.GrantSendMessages(role)
+// queueDestination sends failed asynchronous invocations to a queue. Unlike
+// awslambdadestinations.SqsDestination it grants nothing: Lambda sends with the
+// function's role, whose ReportFailures statement already allows it, and the
+// CDK's grant would add sqs:GetQueueAttributes, sqs:GetQueueUrl and KMS
+// wildcards (GenerateDataKey*, ReEncrypt*).
+type queueDestination struct{ queue awssqs.IQueue }
 
-	wildcards := []string{
-		"Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:Abort*",
-		"Resource::" + bucketObjectsPattern(src, srcObjects),
-		"Resource::" + bucketObjectsPattern(dst, dstObjects),
-	}
-	reason := "The wildcards are the CDK's bucket grants: object actions (GetObject*, List*, Abort*, ...) limited to the " +
-		"source prefix " + srcObjects + " and the destination prefix " + dstObjects + ", and bucket-level reads (GetBucket*) of those two buckets only."
-	if props.FailureQueue.EncryptionMasterKey() != nil {
-		wildcards = append(wildcards, "Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
-		reason += " With KMS encryption, the CDK's grants add data-key actions (GenerateDataKey*, ReEncrypt*) on the stack's one key."
-	}
-	suppress(role, "AwsSolutions-IAM5", reason, wildcards...)
-	return fn, nil
+func (d *queueDestination) Bind(constructs.Construct, awslambda.IFunction, *awslambda.DestinationOptions) *awslambda.DestinationConfig {
+	return &awslambda.DestinationConfig{Destination: d.queue.QueueArn()}
 }
 
 func architecture(e envconfig.Environment) awslambda.Architecture {

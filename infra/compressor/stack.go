@@ -3,8 +3,12 @@
 package compressor
 
 import (
+	"time"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -50,33 +54,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	sp := props.StackProps
-	if sp.Env == nil && (e.Account != "" || e.Region != "") {
-		sp.Env = &awscdk.Environment{Account: optional(e.Account), Region: optional(e.Region)}
-	}
-	if sp.Description == nil {
-		sp.Description = jsii.String("s3-image-compressor (" + e.Name + "): compresses images uploaded to S3")
-	}
-	buildContext := props.BuildContext
-	if buildContext == "" {
-		buildContext = "."
-	}
-
-	stack := awscdk.NewStack(scope, &id, &sp)
-	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("s3-image-compressor"), nil)
-	awscdk.Tags_Of(stack).Add(jsii.String("environment"), jsii.String(e.Name), nil)
-	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-
+	stack := newStack(scope, id, props)
 	removal := removalPolicy(e)
-	var key awskms.IKey
-	if e.Encryption == envconfig.EncryptionKMS {
-		key = awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
-			Description:       jsii.String("s3-image-compressor " + e.Name + ": buckets, failure queue and alarm topic"),
-			EnableKeyRotation: jsii.Bool(true),
-			RemovalPolicy:     removal,
-		})
-	}
-
+	key := newKey(stack, e)
 	buckets := NewBuckets(stack, "Buckets", &BucketsProps{
 		SourceBucketName:      e.SourceBucketName,
 		DestinationBucketName: e.DestinationBucketName,
@@ -84,10 +64,55 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 		RemovalPolicy:         removal,
 	})
 	queue := NewFailureQueue(stack, "FailureQueue", &FailureQueueProps{Key: key, RemovalPolicy: removal})
+	fn, err := newCompressor(stack, props, buckets, queue, key)
+	if err != nil {
+		return nil, err
+	}
+	alarms := newMonitoring(stack, id, e, Watched{Function: fn, Timeout: time.Duration(e.TimeoutSeconds) * time.Second, FailureQueue: queue}, key)
+	addOutputs(stack, e, buckets, queue, alarms)
+	return stack, nil
+}
+
+// newStack is the empty stack, pinned where the environment says, tagged and checked.
+func newStack(scope constructs.Construct, id string, props *StackProps) awscdk.Stack {
+	e := props.Environment
+	sp := props.StackProps
+	if sp.Env == nil && (e.Account != "" || e.Region != "") {
+		sp.Env = &awscdk.Environment{Account: optional(e.Account), Region: optional(e.Region)}
+	}
+	if sp.Description == nil {
+		sp.Description = jsii.String("s3-image-compressor (" + e.Name + "): compresses images uploaded to S3")
+	}
+	stack := awscdk.NewStack(scope, &id, &sp)
+	awscdk.Tags_Of(stack).Add(jsii.String("project"), jsii.String("s3-image-compressor"), nil)
+	awscdk.Tags_Of(stack).Add(jsii.String("environment"), jsii.String(e.Name), nil)
+	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return stack
+}
+
+// newKey is the stack's customer-managed key (encryption kms), or nil.
+func newKey(stack awscdk.Stack, e envconfig.Environment) awskms.IKey {
+	if e.Encryption != envconfig.EncryptionKMS {
+		return nil
+	}
+	return awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
+		Description:       jsii.String("s3-image-compressor " + e.Name + ": buckets, failure queue and alarm topic"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     removalPolicy(e),
+	})
+}
+
+// newCompressor is the function with its layer, subscribed to the uploads.
+func newCompressor(stack awscdk.Stack, props *StackProps, buckets Buckets, queue awssqs.IQueue, key awskms.IKey) (awslambda.Function, error) {
+	e := props.Environment
+	buildContext := props.BuildContext
+	if buildContext == "" {
+		buildContext = "."
+	}
 	layer, err := NewImageMagickLayer(stack, "ImageMagickLayer", &ImageMagickLayerProps{
 		BuildContext:  buildContext,
 		Architecture:  architecture(e),
-		RemovalPolicy: removal,
+		RemovalPolicy: removalPolicy(e),
 	})
 	if err != nil {
 		return nil, err
@@ -96,6 +121,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 		Environment:  e,
 		Buckets:      buckets,
 		FailureQueue: queue,
+		Key:          key,
 		Layer:        layer,
 		BuildContext: buildContext,
 	})
@@ -104,22 +130,17 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	}
 	subscribe(buckets.Source(), fn, e.Compression)
 	suppressNotificationHandler(stack)
+	return fn, nil
+}
 
-	alarms := NewAlarms(stack, "Alarms", &AlarmsProps{
-		Function:       fn,
-		TimeoutSeconds: e.TimeoutSeconds,
-		FailureQueue:   queue,
-		Email:          e.AlarmEmail,
-		Key:            key,
-	})
-	NewDashboard(stack, "Dashboard", &DashboardProps{
-		Name:           id,
-		Function:       fn,
-		TimeoutSeconds: e.TimeoutSeconds,
-		FailureQueue:   queue,
-		Alarms:         alarms.Alarms(),
-	})
+// newMonitoring is the alarms and, beside them, the dashboard named after the stack.
+func newMonitoring(stack awscdk.Stack, name string, e envconfig.Environment, watched Watched, key awskms.IKey) Alarms {
+	alarms := NewAlarms(stack, "Alarms", &AlarmsProps{Watched: watched, Email: e.AlarmEmail, Key: key})
+	NewDashboard(stack, "Dashboard", &DashboardProps{Watched: watched, Name: name, Alarms: alarms.Alarms()})
+	return alarms
+}
 
+func addOutputs(stack awscdk.Stack, e envconfig.Environment, buckets Buckets, queue awssqs.IQueue, alarms Alarms) {
 	awscdk.NewCfnOutput(stack, jsii.String("SourceBucketName"), &awscdk.CfnOutputProps{
 		Value: buckets.Source().BucketName(), Description: jsii.String("Upload images under " + e.Compression.SourcePrefix + " here"),
 	})
@@ -128,7 +149,6 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("FailureQueueUrl"), &awscdk.CfnOutputProps{Value: queue.QueueUrl()})
 	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{Value: alarms.Topic().TopicArn()})
-	return stack, nil
 }
 
 // notificationHandlerID is the id of the CDK's singleton function that writes

@@ -59,28 +59,41 @@ const (
 // the rest.
 const MaxSettingsBytes = 3 << 10
 
+// Location is where a stack is deployed. Both fields empty make a stack
+// environment-agnostic: it goes wherever the credentials point.
+type Location struct {
+	Account string `json:"account,omitempty"`
+	Region  string `json:"region,omitempty"`
+}
+
 // Environment is one deployment of the stack. Zero values mean "default" except
 // where noted; Parse fills the defaults in.
 type Environment struct {
 	Name string `json:"-"` // the key in cdk.json
 
-	// Account and Region pin the stack; both empty makes it environment-agnostic
-	// (deployed to whatever the credentials point at).
-	Account string `json:"account"`
-	Region  string `json:"region"`
+	// Location pins the stack; left empty, the stack is environment-agnostic.
+	Location
 
 	// SourceBucketName and DestinationBucketName import existing buckets instead of
 	// creating them. Imported buckets keep their own encryption, versioning and
 	// logging; the stack only adds the notification and the function's grants.
 	SourceBucketName      string `json:"sourceBucketName"`
 	DestinationBucketName string `json:"destinationBucketName"`
-	Encryption            string `json:"encryption"`
+	// SourceBucketKeyArn and DestinationBucketKeyArn name the customer-managed KMS
+	// key an imported bucket encrypts with, so the function may decrypt what it
+	// reads and generate data keys for what it writes. Buckets the stack creates
+	// use the stack's own key (Encryption) instead.
+	SourceBucketKeyArn      string `json:"sourceBucketKeyArn"`
+	DestinationBucketKeyArn string `json:"destinationBucketKeyArn"`
+	Encryption              string `json:"encryption"`
 
 	MemorySize     int    `json:"memorySize"`     // MB
 	TimeoutSeconds int    `json:"timeoutSeconds"` // per invocation
 	Architecture   string `json:"architecture"`
 	// ReservedConcurrency caps parallel invocations (and so parallel ImageMagick
-	// runs); nil leaves the function on the account's unreserved pool.
+	// runs); nil leaves the function on the account's unreserved pool, the only
+	// setting that deploys in a new account (Lambda keeps 100 of the account's
+	// concurrency unreserved, and a new account's quota is often 10).
 	ReservedConcurrency *int `json:"reservedConcurrency"`
 
 	LogRetentionDays int    `json:"logRetentionDays"`
@@ -106,31 +119,68 @@ func Default(name string) Environment {
 	}
 }
 
+// MaxNameLength bounds an environment's name. The longest name made from it is
+// the GitHub deploy role's, s3-image-compressor-github-deploy-NAME (infra/github),
+// and IAM allows 64 characters; stack names (ImageCompressor-NAME) allow more.
+const MaxNameLength = 30
+
 var (
-	namePattern    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+	// Lower-case words joined by single hyphens: the name is part of stack ids,
+	// IAM role names, construct ids and repository variables (DEPLOY_ROLE_ARN_NAME).
+	namePattern    = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
-	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
 	// S3's bucket naming rules, minus the rarer ones S3 itself reports clearly.
 	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	// A key ARN, not an alias ARN: IAM grants on an alias do not reach its key.
+	keyArnPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:key/([0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$`)
 )
+
+// ValidateName checks an environment's name: the one naming rule for the
+// environments and the GitHub block of cdk.json.
+func ValidateName(name string) error {
+	if !namePattern.MatchString(name) || len(name) > MaxNameLength {
+		return fmt.Errorf("name %q: want at most %d lower-case letters and digits, starting with a letter, words joined by single hyphens (it becomes part of stack and IAM role names)", name, MaxNameLength)
+	}
+	return nil
+}
+
+// Validate checks the fields that are set; either may be empty.
+func (l Location) Validate() error {
+	var errs []error
+	if l.Account != "" && !accountPattern.MatchString(l.Account) {
+		errs = append(errs, fmt.Errorf("account %q: want an AWS account id (12 digits)", l.Account))
+	}
+	if l.Region != "" && !regionPattern.MatchString(l.Region) {
+		errs = append(errs, fmt.Errorf("region %q: want a region code such as \"eu-west-1\"", l.Region))
+	}
+	return errors.Join(errs...)
+}
 
 // Validate reports everything wrong with e, each message naming the key to fix.
 func (e Environment) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if !namePattern.MatchString(e.Name) {
-		bad("name %q: want lower-case letters, digits and dashes, starting with a letter (it becomes part of the stack name)", e.Name)
+	if err := ValidateName(e.Name); err != nil {
+		errs = append(errs, err)
 	}
-	if e.Account != "" && !accountPattern.MatchString(e.Account) {
-		bad("account %q: want 12 digits, or omit it for an environment-agnostic stack", e.Account)
+	if err := e.Location.Validate(); err != nil {
+		errs = append(errs, err)
 	}
-	if e.Region != "" && !regionPattern.MatchString(e.Region) {
-		bad("region %q: want a region code such as \"eu-west-1\"", e.Region)
-	}
-	for _, b := range [][2]string{{"sourceBucketName", e.SourceBucketName}, {"destinationBucketName", e.DestinationBucketName}} {
-		if b[1] != "" && !bucketPattern.MatchString(b[1]) {
-			bad("%s %q is not a valid S3 bucket name", b[0], b[1])
+	for _, b := range []struct{ role, name, keyArn string }{
+		{"source", e.SourceBucketName, e.SourceBucketKeyArn},
+		{"destination", e.DestinationBucketName, e.DestinationBucketKeyArn},
+	} {
+		if b.name != "" && !bucketPattern.MatchString(b.name) {
+			bad("%sBucketName %q is not a valid S3 bucket name", b.role, b.name)
+		}
+		switch {
+		case b.keyArn == "":
+		case b.name == "":
+			bad("%sBucketKeyArn is set but %sBucketName is not: a bucket the stack creates uses the stack's own encryption (encryption)", b.role, b.role)
+		case !keyArnPattern.MatchString(b.keyArn):
+			bad("%sBucketKeyArn %q: want a KMS key ARN, arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (an alias ARN does not grant use of its key)", b.role, b.keyArn)
 		}
 	}
 	if e.SourceBucketName != "" && e.SourceBucketName == e.DestinationBucketName {

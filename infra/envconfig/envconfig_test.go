@@ -63,6 +63,21 @@ func TestParseFillsDefaults(t *testing.T) {
 	}
 }
 
+// keyArn is a well-formed KMS key ARN.
+const keyArn = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+func TestParseAcceptsKeysOfImportedBuckets(t *testing.T) {
+	mrk := "arn:aws-us-gov:kms:us-gov-west-1:111111111111:key/mrk-0123456789abcdef0123456789abcdef"
+	envs, err := envconfig.Parse([]byte(`{"dev":{"sourceBucketName":"acme-in","sourceBucketKeyArn":"` + keyArn +
+		`","destinationBucketName":"acme-out","destinationBucketKeyArn":"` + mrk + `"}}`))
+	if err != nil {
+		t.Fatalf("Parse(imported buckets with a key and a multi-Region key) = %v, want no error", err)
+	}
+	if e := envs[0]; e.SourceBucketKeyArn != keyArn || e.DestinationBucketKeyArn != mrk {
+		t.Errorf("keys = %q, %q; want %q, %q", e.SourceBucketKeyArn, e.DestinationBucketKeyArn, keyArn, mrk)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	tests := []struct {
 		name, doc, wantErr string
@@ -85,6 +100,13 @@ func TestParseRejects(t *testing.T) {
 		{"bucket name", `{"dev":{"sourceBucketName":"My_Bucket"}}`, "not a valid S3 bucket name"},
 		{"alarm email", `{"dev":{"alarmEmail":"ops"}}`, "alarmEmail \"ops\""},
 		{"env name", `{"Dev":{}}`, "name \"Dev\""},
+		{"env name with two hyphens", `{"a--b":{}}`, "name \"a--b\""},
+		{"env name too long", `{"` + strings.Repeat("a", envconfig.MaxNameLength+1) + `":{}}`, "want at most 30"},
+		{"key of a created bucket", `{"dev":{"sourceBucketKeyArn":"` + keyArn + `"}}`, "sourceBucketKeyArn is set but sourceBucketName is not"},
+		{"alias instead of key", `{"dev":{"destinationBucketName":"acme-out","destinationBucketKeyArn":"arn:aws:kms:eu-west-1:111111111111:alias/s3"}}`,
+			"destinationBucketKeyArn \"arn:aws:kms:eu-west-1:111111111111:alias/s3\": want a KMS key ARN"},
+		{"key id instead of ARN", `{"dev":{"sourceBucketName":"acme-in","sourceBucketKeyArn":"1234abcd-12ab-34cd-56ef-1234567890ab"}}`, "sourceBucketKeyArn \"1234abcd"},
+		{"key of another service", `{"dev":{"sourceBucketName":"acme-in","sourceBucketKeyArn":"arn:aws:s3:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"}}`, "want a KMS key ARN"},
 		{"misspelt key", `{"dev":{"memory":256}}`, "unknown field \"memory\""},
 		{"misspelt compression key", `{"dev":{"compression":{"quality":80}}}`, "unknown field \"quality\""},
 		{"no environments", `{}`, "names no environment"},

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
 )
 
 // ContextKey is the cdk.json context key holding a Config.
@@ -37,8 +39,11 @@ type Config struct {
 // Environment is where one environment is deployed and who may deploy it.
 // Exactly one of DeployBranch and DeployEnvironment is set.
 type Environment struct {
-	Account string `json:"account"`
-	Region  string `json:"region"`
+	// Location is the account and region the roles give access to. ParseConfig
+	// takes what the environment in cdk.json's "environments" pins; the github
+	// block names only what that leaves open (an environment-agnostic stack is
+	// deployed wherever CI's role points).
+	envconfig.Location
 	// DeployBranch: pushes to this branch deploy (sub repo:OWNER/REPO:ref:refs/heads/BRANCH).
 	DeployBranch string `json:"deployBranch,omitempty"`
 	// DeployEnvironment: jobs in this GitHub environment deploy
@@ -46,10 +51,11 @@ type Environment struct {
 	DeployEnvironment string `json:"deployEnvironment,omitempty"`
 }
 
-// ParseConfig reads the context value of ContextKey: the object from cdk.json,
-// or a JSON string when it was given with -c. Unknown fields are errors, so a
+// ParseConfig reads the context value of ContextKey (the object from cdk.json, or
+// a JSON string when it was given with -c) against the app's environments, which
+// must hold every environment it names. Unknown fields are errors, so a
 // misspelt key cannot silently widen or drop a trust.
-func ParseConfig(raw any) (Config, error) {
+func ParseConfig(raw any, envs []envconfig.Environment) (Config, error) {
 	var doc []byte
 	switch v := raw.(type) {
 	case string:
@@ -66,7 +72,38 @@ func ParseConfig(raw any) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("context %q: %w", ContextKey, err)
 	}
+	if err := c.locate(envs); err != nil {
+		return Config{}, err
+	}
 	return c, c.Validate()
+}
+
+// locate completes each environment's location from envs. Every value has one
+// source: an account or region that "environments" pins must not be repeated here.
+func (c Config) locate(envs []envconfig.Environment) error {
+	var errs []error
+	for _, name := range c.EnvironmentNames() {
+		i := slices.IndexFunc(envs, func(e envconfig.Environment) bool { return e.Name == name })
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("github.environments.%s: cdk.json's \"environments\" has no %q (it has %s)", name, name, strings.Join(envconfig.Names(envs), ", ")))
+			continue
+		}
+		g, pinned := c.Environments[name], envs[i].Location
+		for _, f := range []struct {
+			key       string
+			here, pin *string
+		}{{"account", &g.Account, &pinned.Account}, {"region", &g.Region, &pinned.Region}} {
+			switch {
+			case *f.pin == "":
+			case *f.here != "":
+				errs = append(errs, fmt.Errorf("github.environments.%s.%s: environments.%s pins %s %s already; set it in one place", name, f.key, name, f.key, *f.pin))
+			default:
+				*f.here = *f.pin
+			}
+		}
+		c.Environments[name] = g
+	}
+	return errors.Join(errs...)
 }
 
 var (
@@ -78,15 +115,12 @@ var (
 	// Narrower than git's ref rules on purpose: no glob or shell characters.
 	branchPattern      = regexp.MustCompile(`^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$`)
 	environmentPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
-	// Environment names end up in role names (64 characters at most) and output ids.
-	envNamePattern   = regexp.MustCompile(`^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$`)
-	accountPattern   = regexp.MustCompile(`^[0-9]{12}$`)
-	regionPattern    = regexp.MustCompile(`^[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}$`)
-	qualifierPattern = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
+	qualifierPattern   = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
 )
 
 // Validate rejects anything that would make a trust policy broader than one
-// repository and one branch, GitHub environment or pull_request.
+// repository and one branch, GitHub environment or pull_request, and any
+// environment without a complete location.
 func (c Config) Validate() error {
 	var errs []error
 	if !ownerPattern.MatchString(c.Owner) {
@@ -106,7 +140,10 @@ func (c Config) Validate() error {
 		e := c.Environments[name]
 		accounts[e.Account] = true
 		if err := e.validate(name); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("github.environments.%s: %w", name, err))
+		}
+		if err := envconfig.ValidateName(name); err != nil {
+			errs = append(errs, fmt.Errorf("github.environments.%s: %w", name, err))
 		}
 	}
 	for _, a := range c.ExistingProviderAccounts {
@@ -118,29 +155,25 @@ func (c Config) Validate() error {
 }
 
 func (e Environment) validate(name string) error {
-	var errs []error
-	at := "github.environments." + name
-	if !envNamePattern.MatchString(name) || len(name) > 20 {
-		errs = append(errs, fmt.Errorf("%s: name must be at most 20 lower-case letters and digits, starting with a letter, words joined by single hyphens", at))
-	}
-	if !accountPattern.MatchString(e.Account) {
-		errs = append(errs, fmt.Errorf("%s.account %q is not a 12-digit AWS account id", at, e.Account))
-	}
-	if !regionPattern.MatchString(e.Region) {
-		errs = append(errs, fmt.Errorf("%s.region %q is not an AWS region name", at, e.Region))
+	loc := e.Location
+	errs := []error{loc.Validate()}
+	for _, f := range []struct{ key, value string }{{"account", e.Account}, {"region", e.Region}} {
+		if f.value == "" {
+			errs = append(errs, fmt.Errorf("no %s: the roles give access to one account and region; pin it in environments.%s.%s, or set it here for an environment-agnostic stack", f.key, name, f.key))
+		}
 	}
 	switch {
 	case e.DeployBranch != "" && e.DeployEnvironment != "":
-		errs = append(errs, fmt.Errorf("%s: set deployBranch or deployEnvironment, not both", at))
+		errs = append(errs, errors.New("set deployBranch or deployEnvironment, not both"))
 	case e.DeployBranch == "" && e.DeployEnvironment == "":
-		errs = append(errs, fmt.Errorf("%s: set deployBranch (e.g. \"main\") or deployEnvironment (a GitHub environment with required reviewers)", at))
+		errs = append(errs, errors.New("set deployBranch (e.g. \"main\") or deployEnvironment (a GitHub environment with required reviewers)"))
 	case e.DeployBranch != "":
 		if !branchPattern.MatchString(e.DeployBranch) || strings.Contains(e.DeployBranch, "..") || strings.HasSuffix(e.DeployBranch, ".lock") {
-			errs = append(errs, fmt.Errorf("%s.deployBranch %q is not a plain branch name (letters, digits, '.', '-', '_', '/'; no wildcards)", at, e.DeployBranch))
+			errs = append(errs, fmt.Errorf("deployBranch %q is not a plain branch name (letters, digits, '.', '-', '_', '/'; no wildcards)", e.DeployBranch))
 		}
 	default:
 		if !environmentPattern.MatchString(e.DeployEnvironment) {
-			errs = append(errs, fmt.Errorf("%s.deployEnvironment %q must be letters, digits, '.', '-' or '_' (no wildcards)", at, e.DeployEnvironment))
+			errs = append(errs, fmt.Errorf("deployEnvironment %q must be letters, digits, '.', '-' or '_' (no wildcards)", e.DeployEnvironment))
 		}
 	}
 	return errors.Join(errs...)

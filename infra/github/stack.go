@@ -10,6 +10,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
 )
 
 // GitHub Actions' token issuer and the audience aws-actions/configure-aws-credentials asks for.
@@ -52,13 +54,14 @@ func NewStacks(scope constructs.Construct, cfg Config) ([]awscdk.Stack, error) {
 }
 
 // NewStacksFromContext adds NewStacks for the `github` object of the app's context,
-// read through lookup (the app's TryGetContext); without one it adds nothing.
-func NewStacksFromContext(scope constructs.Construct, lookup func(key string) any) ([]awscdk.Stack, error) {
+// read through lookup (the app's TryGetContext), whose environments are among envs
+// (all of cdk.json's); without a `github` object it adds nothing.
+func NewStacksFromContext(scope constructs.Construct, lookup func(key string) any, envs []envconfig.Environment) ([]awscdk.Stack, error) {
 	raw := lookup(ContextKey)
 	if raw == nil {
 		return nil, nil
 	}
-	cfg, err := ParseConfig(raw)
+	cfg, err := ParseConfig(raw, envs)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package infra_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -58,6 +57,21 @@ func TestCompressorVariants(t *testing.T) {
 		}},
 		{variant("halfimported", func(e *envconfig.Environment) { e.SourceBucketName = "acme-uploads" }), nil},
 		{variant("kms", func(e *envconfig.Environment) { e.Encryption = envconfig.EncryptionKMS }), checkKMS},
+		// Imported buckets encrypted with their own customer-managed keys (roleProblems
+		// wants DecryptUploads and EncryptOutputs on exactly those keys).
+		{variant("importedkeys", func(e *envconfig.Environment) {
+			e.SourceBucketName, e.DestinationBucketName = "acme-uploads", "acme-compressed"
+			e.SourceBucketKeyArn = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+			e.DestinationBucketKeyArn = "arn:aws:kms:eu-west-1:111111111111:key/mrk-0123456789abcdef0123456789abcdef"
+		}), func(t *testing.T, s *synthesized) {
+			must(t, "no key of the stack's own", func() { s.tpl.ResourceCountIs(jsii.String("AWS::KMS::Key"), jsii.Number(0)) })
+		}},
+		// The stack's key for the created destination and the queue, the imported source's key beside it.
+		{variant("kmsimportedsource", func(e *envconfig.Environment) {
+			e.Encryption = envconfig.EncryptionKMS
+			e.SourceBucketName = "acme-uploads"
+			e.SourceBucketKeyArn = "arn:aws-cn:kms:cn-north-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+		}), checkKMS},
 		{variant("custom", func(e *envconfig.Environment) {
 			e.Architecture = envconfig.ArchX86_64
 			e.AlarmEmail = "ops@example.com"
@@ -91,6 +105,7 @@ func TestCompressorVariants(t *testing.T) {
 }
 
 func checkKMS(t *testing.T, s *synthesized) {
+	t.Helper()
 	keyID, _ := only(t, s.doc, "AWS::KMS::Key", func(p map[string]any) bool { return p["EnableKeyRotation"] == true })
 	key := "${" + keyID + ".Arn}"
 	for id, b := range resourcesOf(s.doc, "AWS::S3::Bucket") {
@@ -244,11 +259,13 @@ func checkStack(t *testing.T, s *synthesized) {
 	})
 
 	t.Run("role", func(t *testing.T) {
-		role := strings.TrimSuffix(strings.TrimPrefix(render(fn["Role"]), "${"), ".Arn}")
-		if r := resourcesOf(doc, "AWS::IAM::Role")[role]; r == nil || r["ManagedPolicyArns"] != nil {
-			t.Errorf("function role %s = %v, want a role of the stack without managed policies", role, r)
+		r := functionRoleOf(t, s)
+		if resourcesOf(doc, "AWS::IAM::Role")[r.role] == nil {
+			t.Errorf("function role %s is not a role of the stack", r.role)
 		}
-		checkRole(t, s, role, srcARN, dstARN, "${"+queueID+".Arn}")
+		for _, problem := range roleProblems(doc, e, r) {
+			t.Errorf("function role %s: %s", r.role, problem)
+		}
 	})
 
 	t.Run("no access keys", func(t *testing.T) {
@@ -309,73 +326,157 @@ func checkStack(t *testing.T, s *synthesized) {
 		}
 	})
 
-	t.Run("cdk-nag", func(t *testing.T) {
-		ann := assertions.Annotations_FromStack(s.stack)
-		match := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
-		for _, m := range append(*ann.FindError(jsii.String("*"), match), *ann.FindWarning(jsii.String("*"), match)...) {
-			// The message's Go fields are deprecated; its JSON names the construct and the finding.
-			doc, _ := json.Marshal(m)
-			t.Errorf("cdk-nag: %s", doc)
-		}
-	})
+	t.Run("cdk-nag", func(t *testing.T) { checkNag(t, s.stack) })
 }
 
-// checkRole: the function may read the source prefix, read and write the
-// destination prefix, report to its queue and write its logs; nothing else.
-func checkRole(t *testing.T, s *synthesized, role, srcARN, dstARN, queueARN string) {
+// statement is an IAM statement rendered for comparison.
+type statement struct {
+	Actions, Resources []string
+	Condition          string // rendered JSON; "" for none
+}
+
+// functionRole names what the function's role is about in one template.
+type functionRole struct {
+	role, source, destination, queue, logGroup string // logical id of the role; ARNs as render spells them
+}
+
+// functionRoleOf finds the function's role and what it works on in s's template.
+func functionRoleOf(t *testing.T, s *synthesized) functionRole {
 	t.Helper()
-	c := s.env.Compression
-	srcObjects, dstObjects := srcARN+"/"+c.SourcePrefix+"*", dstARN+"/"+c.DestinationPrefix+"*"
-	readable := []string{srcARN, srcObjects, dstARN, dstObjects}
-	wildcards := []string{"s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
-	granted := map[string]bool{}
-	for _, st := range statements(s.doc, role) {
-		actions, resources := list(st["Action"]), list(st["Resource"])
-		if st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotResource"] != nil {
-			t.Errorf("statement %v: want a plain Allow", st)
-		}
-		for _, r := range resources {
-			if strings.Contains(r, "*") && r != srcObjects && r != dstObjects {
-				t.Errorf("statement %v: resource %q has a wildcard beyond the two bucket prefixes", actions, r)
-			}
-		}
-		for _, a := range actions {
-			if strings.Contains(a, "*") && !slices.Contains(wildcards, a) {
-				t.Errorf("action %q: a wildcard the stack does not grant on purpose", a)
-			}
-			service, _, _ := strings.Cut(a, ":")
-			var allowed []string
-			switch {
-			case service == "s3" && (strings.HasPrefix(a, "s3:Put") || a == "s3:Abort*"):
-				allowed = []string{dstObjects}
-			case service == "s3" && (strings.HasPrefix(a, "s3:Get") || strings.HasPrefix(a, "s3:List")):
-				allowed = readable
-			case service == "sqs":
-				allowed = []string{queueARN}
-			case service == "logs" || service == "kms":
-				allowed = nil // checked below: their own log group and key
-			default:
-				t.Errorf("action %q: the function needs no %s permission", a, service)
-				continue
-			}
-			for _, r := range resources {
-				if allowed != nil && !slices.Contains(allowed, r) {
-					t.Errorf("action %s on %s: want it on %v only", a, r, allowed)
-				}
-				if service == "logs" && !strings.HasPrefix(r, "${") {
-					t.Errorf("action %s on %s: want the function's own log group", a, r)
-				}
-				if service == "kms" && (s.env.Encryption != envconfig.EncryptionKMS || !strings.HasPrefix(r, "${Key")) {
-					t.Errorf("action %s on %s: want it only with kms encryption, on the stack's key", a, r)
-				}
-				granted[a+" "+r] = true
-			}
+	_, fn := only(t, s.doc, "AWS::Lambda::Function", func(p map[string]any) bool { return p["Handler"] == "bootstrap" })
+	env, _ := path(fn, "Environment", "Variables").(map[string]any)
+	queueID, _ := only(t, s.doc, "AWS::SQS::Queue", func(map[string]any) bool { return true })
+	return functionRole{
+		role:        strings.TrimSuffix(strings.TrimPrefix(render(fn["Role"]), "${"), ".Arn}"),
+		source:      bucketARN(env[config.EnvSourceBucket]),
+		destination: bucketARN(env[config.EnvDestinationBucket]),
+		queue:       "${" + queueID + ".Arn}",
+		logGroup:    strings.TrimSuffix(render(path(fn, "LoggingConfig", "LogGroup")), "}") + ".Arn}",
+	}
+}
+
+// roleProblems lists every way the function's role differs from exactly the
+// statements it needs, by Sid: a missing or extra statement, a broader action,
+// resource or condition, a statement that is not a plain Allow, a managed policy.
+func roleProblems(doc map[string]any, e envconfig.Environment, r functionRole) []string {
+	c := e.Compression
+	listUnder := func(prefix string) string { return `{"StringLike":{"s3:prefix":"` + prefix + `*"}}` }
+	want := map[string]statement{
+		"ReadUploads":      {Actions: []string{"s3:GetObject"}, Resources: []string{r.source + "/" + c.SourcePrefix + "*"}},
+		"ListUploads":      {Actions: []string{"s3:ListBucket"}, Resources: []string{r.source}, Condition: listUnder(c.SourcePrefix)},
+		"ReadWriteOutputs": {Actions: []string{"s3:GetObject", "s3:PutObject"}, Resources: []string{r.destination + "/" + c.DestinationPrefix + "*"}},
+		"ListOutputs":      {Actions: []string{"s3:ListBucket"}, Resources: []string{r.destination}, Condition: listUnder(c.DestinationPrefix)},
+		"ReportFailures":   {Actions: []string{"sqs:SendMessage"}, Resources: []string{r.queue}},
+		"WriteLogs":        {Actions: []string{"logs:CreateLogStream", "logs:PutLogEvents"}, Resources: []string{r.logGroup}},
+	}
+	var problems []string
+	if e.Encryption == envconfig.EncryptionKMS {
+		keys := sortedKeys(resourcesOf(doc, "AWS::KMS::Key"))
+		if len(keys) != 1 {
+			problems = append(problems, fmt.Sprintf("KMS keys %v, want the stack's one key", keys))
+		} else {
+			want["UseStackKey"] = statement{Actions: []string{"kms:Decrypt", "kms:GenerateDataKey"}, Resources: []string{"${" + keys[0] + ".Arn}"}}
 		}
 	}
-	for _, want := range []string{"s3:GetObject* " + srcObjects, "s3:GetObject* " + dstObjects, "s3:PutObject " + dstObjects, "sqs:SendMessage " + queueARN} {
-		if !granted[want] {
-			t.Errorf("role %s lacks %s; has %v", role, want, sortedKeys(granted))
+	if e.SourceBucketKeyArn != "" {
+		want["DecryptUploads"] = statement{Actions: []string{"kms:Decrypt"}, Resources: []string{e.SourceBucketKeyArn}}
+	}
+	if e.DestinationBucketKeyArn != "" {
+		want["EncryptOutputs"] = statement{Actions: []string{"kms:GenerateDataKey"}, Resources: []string{e.DestinationBucketKeyArn}}
+	}
+
+	if arns := path(doc, "Resources", r.role, "Properties", "ManagedPolicyArns"); arns != nil {
+		problems = append(problems, fmt.Sprintf("managed policies %v, want none", render(arns)))
+	}
+	got := map[string]statement{}
+	for i, st := range statements(doc, r.role) {
+		sid, _ := st["Sid"].(string)
+		if sid == "" || st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotResource"] != nil {
+			problems = append(problems, fmt.Sprintf("statement %d = %s: want a plain Allow with a Sid", i, render(st)))
 		}
+		if _, dup := got[sid]; dup {
+			problems = append(problems, fmt.Sprintf("two statements with Sid %q", sid))
+		}
+		g := statement{Actions: list(st["Action"]), Resources: list(st["Resource"])}
+		if st["Condition"] != nil {
+			g.Condition = render(st["Condition"])
+		}
+		slices.Sort(g.Actions)
+		slices.Sort(g.Resources)
+		got[sid] = g
+	}
+	for _, sid := range sortedKeys(want) {
+		if g, ok := got[sid]; !ok {
+			problems = append(problems, fmt.Sprintf("no statement %s; want %+v", sid, want[sid]))
+		} else if !reflect.DeepEqual(g, want[sid]) {
+			problems = append(problems, fmt.Sprintf("statement %s = %+v\nwant %+v", sid, g, want[sid]))
+		}
+	}
+	for _, sid := range sortedKeys(got) {
+		if _, ok := want[sid]; !ok {
+			problems = append(problems, fmt.Sprintf("statement %s %+v is more than the function needs", sid, got[sid]))
+		}
+	}
+	return problems
+}
+
+// TestRoleCheckCatchesBroaderGrants proves roleProblems is not vacuous: each
+// change below to a sound template must be reported.
+func TestRoleCheckCatchesBroaderGrants(t *testing.T) {
+	s := synth(t, variant("defaults", func(*envconfig.Environment) {}))
+	r := functionRoleOf(t, s)
+	if problems := roleProblems(s.doc, s.env, r); len(problems) != 0 {
+		t.Fatalf("the defaults' role: %v; want no problem", problems)
+	}
+	// The role's one inline policy document.
+	policy := func(doc map[string]any) map[string]any {
+		policies, _ := path(doc, "Resources", r.role, "Properties", "Policies").([]any)
+		if len(policies) != 1 {
+			t.Fatalf("role %s has inline policies %v, want one", r.role, policies)
+		}
+		return path(policies[0], "PolicyDocument").(map[string]any)
+	}
+	bySid := func(doc map[string]any, sid string) map[string]any {
+		for _, st := range policyStatements(policy(doc)) {
+			if st["Sid"] == sid {
+				return st
+			}
+		}
+		t.Fatalf("no statement %s in %v", sid, policy(doc))
+		return nil
+	}
+	cases := map[string]func(doc map[string]any){
+		"an extra action": func(doc map[string]any) {
+			bySid(doc, "ReadWriteOutputs")["Action"] = []any{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+		},
+		"a wildcard action":      func(doc map[string]any) { bySid(doc, "ReadUploads")["Action"] = "s3:GetObject*" },
+		"a wider resource":       func(doc map[string]any) { bySid(doc, "ReadUploads")["Resource"] = "*" },
+		"no prefix condition":    func(doc map[string]any) { delete(bySid(doc, "ListUploads"), "Condition") },
+		"a missing statement":    func(doc map[string]any) { bySid(doc, "WriteLogs")["Sid"] = "ReportFailures" },
+		"a statement without id": func(doc map[string]any) { delete(bySid(doc, "WriteLogs"), "Sid") },
+		"a deny":                 func(doc map[string]any) { bySid(doc, "WriteLogs")["Effect"] = "Deny" },
+		"an extra statement": func(doc map[string]any) {
+			pd := policy(doc)
+			pd["Statement"] = append(pd["Statement"].([]any), map[string]any{"Sid": "Extra", "Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": "*"})
+		},
+		"an attached policy": func(doc map[string]any) {
+			path(doc, "Resources").(map[string]any)["Planted"] = map[string]any{"Type": "AWS::IAM::Policy", "Properties": map[string]any{
+				"Roles":          []any{map[string]any{"Ref": r.role}},
+				"PolicyDocument": map[string]any{"Statement": []any{map[string]any{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}},
+			}}
+		},
+		"a managed policy": func(doc map[string]any) {
+			path(doc, "Resources", r.role, "Properties").(map[string]any)["ManagedPolicyArns"] = []any{"arn:aws:iam::aws:policy/AmazonS3FullAccess"}
+		},
+	}
+	for name, plant := range cases {
+		t.Run(name, func(t *testing.T) {
+			doc := cloneJSON(t, s.doc)
+			plant(doc)
+			if problems := roleProblems(doc, s.env, r); len(problems) == 0 {
+				t.Errorf("role with %s was accepted; want it reported", name)
+			}
+		})
 	}
 }
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
 	"github.com/s3-image-compressor/s3-image-compressor/infra/github"
 )
 
@@ -22,39 +22,22 @@ func githubTestConfig() github.Config {
 		Owner: "acme", Repo: "widgets",
 		ExistingProviderAccounts: []string{"222222222222"},
 		Environments: map[string]github.Environment{
-			"dev":  {Account: "111111111111", Region: "eu-west-1", DeployBranch: "main"},
-			"prod": {Account: "222222222222", Region: "eu-central-1", DeployEnvironment: "prod"},
+			"dev":  {Location: envconfig.Location{Account: "111111111111", Region: "eu-west-1"}, DeployBranch: "main"},
+			"prod": {Location: envconfig.Location{Account: "222222222222", Region: "eu-central-1"}, DeployEnvironment: "prod"},
 		},
 	}
 }
 
-// githubSynth synthesizes NewStacks(cfg) in an app with cdk.json's context (newApp)
-// and returns each stack's template by stack id.
-func githubSynth(t *testing.T, cfg github.Config) map[string]map[string]any {
+// githubSynth synthesizes NewStacks(cfg) in an app with cdk.json's context (newApp),
+// by stack name.
+func githubSynth(t *testing.T, cfg github.Config) map[string]*synthesized {
 	t.Helper()
-	stacks, err := github.NewStacks(newApp(t, nil), cfg)
-	if err != nil {
-		t.Fatalf("NewStacks: %v", err)
-	}
-	out := map[string]map[string]any{}
-	for _, s := range stacks {
-		out[*s.StackName()] = githubTemplate(t, s)
+	built := buildAll(t, "github", func() ([]awscdk.Stack, error) { return github.NewStacks(newApp(t, nil), cfg) })
+	out := map[string]*synthesized{}
+	for _, s := range built {
+		out[*s.stack.StackName()] = s
 	}
 	return out
-}
-
-// githubTemplate is the synthesized template of s as plain JSON values.
-func githubTemplate(t *testing.T, s awscdk.Stack) map[string]any {
-	t.Helper()
-	doc, err := json.Marshal(assertions.Template_FromStack(s, nil).ToJSON())
-	if err != nil {
-		t.Fatalf("marshal template of %s: %v", *s.StackName(), err)
-	}
-	var tpl map[string]any
-	if err := json.Unmarshal(doc, &tpl); err != nil {
-		t.Fatalf("unmarshal template of %s: %v", *s.StackName(), err)
-	}
-	return tpl
 }
 
 func TestGitHubStackSnapshot(t *testing.T) {
@@ -64,7 +47,7 @@ func TestGitHubStackSnapshot(t *testing.T) {
 		t.Fatalf("stacks = %v, want one per account %v", got, want)
 	}
 	for _, id := range want {
-		checkSnapshot(t, "github-"+strings.TrimPrefix(id, "ImageCompressorGitHub-")+".json", templates[id])
+		checkSnapshot(t, "github-"+strings.TrimPrefix(id, "ImageCompressorGitHub-")+".json", templates[id].doc)
 	}
 }
 
@@ -79,16 +62,14 @@ func TestGitHubTrustPolicies(t *testing.T) {
 		"s3-image-compressor-github-deploy-prod": "repo:acme/widgets:environment:prod",
 	}
 	gotSub := map[string]string{}
-	for id, tpl := range templates {
-		for _, problem := range githubTrustProblems(tpl, "acme", "widgets") {
+	for id, s := range templates {
+		for _, problem := range githubTrustProblems(s.doc, "acme", "widgets") {
 			t.Errorf("%s: %s", id, problem)
 		}
-		for _, r := range githubResources(tpl, "AWS::IAM::Role") {
+		for _, r := range resourcesOf(s.doc, "AWS::IAM::Role") {
 			name, _ := r["RoleName"].(string)
-			for _, st := range githubStatements(r["AssumeRolePolicyDocument"]) {
-				cond, _ := st["Condition"].(map[string]any)
-				eq, _ := cond["StringEquals"].(map[string]any)
-				if sub, ok := eq["token.actions.githubusercontent.com:sub"].(string); ok {
+			for _, st := range policyStatements(r["AssumeRolePolicyDocument"]) {
+				if sub, ok := path(st, "Condition", "StringEquals", "token.actions.githubusercontent.com:sub").(string); ok {
 					gotSub[name] = sub
 				}
 			}
@@ -162,29 +143,25 @@ func TestGitHubRolesOnlyAssumeBootstrapRoles(t *testing.T) {
 		},
 	}
 	seen := 0
-	for id, tpl := range templates {
+	for id, s := range templates {
 		for _, kind := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::AccessKey"} {
-			if n := len(githubResources(tpl, kind)); n != 0 {
+			if n := len(resourcesOf(s.doc, kind)); n != 0 {
 				t.Errorf("%s: %d %s resources, want none (roles carry their only policy inline)", id, n, kind)
 			}
 		}
-		for _, r := range githubResources(tpl, "AWS::IAM::Role") {
+		for roleID, r := range resourcesOf(s.doc, "AWS::IAM::Role") {
 			name, _ := r["RoleName"].(string)
 			seen++
 			if r["ManagedPolicyArns"] != nil {
 				t.Errorf("role %s has managed policies %v, want none", name, r["ManagedPolicyArns"])
 			}
 			var actions, resources []string
-			policies, _ := r["Policies"].([]any)
-			for _, p := range policies {
-				doc, _ := p.(map[string]any)["PolicyDocument"]
-				for _, st := range githubStatements(doc) {
-					if st["Effect"] != "Allow" || st["Condition"] != nil || st["NotAction"] != nil || st["NotResource"] != nil {
-						t.Errorf("role %s: unexpected statement %v", name, st)
-					}
-					actions = append(actions, githubStrings(st["Action"])...)
-					resources = append(resources, githubStrings(st["Resource"])...)
+			for _, st := range statements(s.doc, roleID) {
+				if st["Effect"] != "Allow" || st["Condition"] != nil || st["NotAction"] != nil || st["NotResource"] != nil {
+					t.Errorf("role %s: unexpected statement %v", name, st)
 				}
+				actions = append(actions, list(st["Action"])...)
+				resources = append(resources, list(st["Resource"])...)
 			}
 			if !slices.Equal(actions, []string{"sts:AssumeRole"}) {
 				t.Errorf("role %s allows %v, want only sts:AssumeRole", name, actions)
@@ -203,20 +180,17 @@ func TestGitHubRolesOnlyAssumeBootstrapRoles(t *testing.T) {
 
 func TestGitHubProviderCreatedOrImported(t *testing.T) {
 	templates := githubSynth(t, githubTestConfig())
-	created := githubResources(templates["ImageCompressorGitHub-111111111111"], "AWS::IAM::OIDCProvider")
-	if len(created) != 1 {
-		t.Fatalf("dev account: %d OIDC providers, want 1 (created)", len(created))
+	_, created := only(t, templates["ImageCompressorGitHub-111111111111"].doc, "AWS::IAM::OIDCProvider", func(map[string]any) bool { return true })
+	if created["Url"] != "https://token.actions.githubusercontent.com" || !slices.Equal(list(created["ClientIdList"]), []string{"sts.amazonaws.com"}) {
+		t.Errorf("provider = %v, want URL https://token.actions.githubusercontent.com and client id sts.amazonaws.com only", created)
 	}
-	if created[0]["Url"] != "https://token.actions.githubusercontent.com" || !slices.Equal(githubStrings(created[0]["ClientIdList"]), []string{"sts.amazonaws.com"}) {
-		t.Errorf("provider = %v, want URL https://token.actions.githubusercontent.com and client id sts.amazonaws.com only", created[0])
-	}
-	prod := templates["ImageCompressorGitHub-222222222222"]
-	if n := len(githubResources(prod, "AWS::IAM::OIDCProvider")); n != 0 {
+	prod := templates["ImageCompressorGitHub-222222222222"].doc
+	if n := len(resourcesOf(prod, "AWS::IAM::OIDCProvider")); n != 0 {
 		t.Errorf("prod account lists an existing provider but the stack creates %d", n)
 	}
-	for _, r := range githubResources(prod, "AWS::IAM::Role") {
-		for _, st := range githubStatements(r["AssumeRolePolicyDocument"]) {
-			fed := githubRender(st["Principal"].(map[string]any)["Federated"])
+	for _, r := range resourcesOf(prod, "AWS::IAM::Role") {
+		for _, st := range policyStatements(r["AssumeRolePolicyDocument"]) {
+			fed := render(path(st, "Principal", "Federated"))
 			if fed != "arn:aws:iam::222222222222:oidc-provider/token.actions.githubusercontent.com" {
 				t.Errorf("role %v trusts %q, want the imported provider of account 222222222222", r["RoleName"], fed)
 			}
@@ -227,43 +201,27 @@ func TestGitHubProviderCreatedOrImported(t *testing.T) {
 func TestGitHubSharedAccountHasOneProvider(t *testing.T) {
 	cfg := githubTestConfig()
 	cfg.ExistingProviderAccounts = nil
-	cfg.Environments["prod"] = github.Environment{Account: "111111111111", Region: "us-east-1", DeployEnvironment: "prod"}
+	cfg.Environments["prod"] = github.Environment{Location: envconfig.Location{Account: "111111111111", Region: "us-east-1"}, DeployEnvironment: "prod"}
 	templates := githubSynth(t, cfg)
-	tpl, ok := templates["ImageCompressorGitHub-111111111111"]
+	s, ok := templates["ImageCompressorGitHub-111111111111"]
 	if len(templates) != 1 || !ok {
 		t.Fatalf("stacks = %v, want only ImageCompressorGitHub-111111111111", slices.Sorted(maps.Keys(templates)))
 	}
-	if n := len(githubResources(tpl, "AWS::IAM::OIDCProvider")); n != 1 {
+	if n := len(resourcesOf(s.doc, "AWS::IAM::OIDCProvider")); n != 1 {
 		t.Errorf("%d OIDC providers, want 1: an account holds the provider once", n)
 	}
-	if n := len(githubResources(tpl, "AWS::IAM::Role")); n != 4 {
+	if n := len(resourcesOf(s.doc, "AWS::IAM::Role")); n != 4 {
 		t.Errorf("%d roles, want 4 (diff and deploy for dev and prod)", n)
 	}
 }
 
 // NewOIDCStack adds the AwsSolutions checks itself; their findings must all be absent.
 func TestGitHubStackPassesNag(t *testing.T) {
-	stacks, err := github.NewStacks(newApp(t, nil), githubTestConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range stacks {
-		if !*s.TerminationProtection() {
-			t.Errorf("%s: termination protection off, want on (deleting the stack locks out every workflow)", *s.StackName())
+	for _, s := range githubSynth(t, githubTestConfig()) {
+		if !*s.stack.TerminationProtection() {
+			t.Errorf("%s: termination protection off, want on (deleting the stack locks out every workflow)", *s.stack.StackName())
 		}
-		for _, level := range []string{"error", "warning"} {
-			ann := assertions.Annotations_FromStack(s)
-			match := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
-			msgs := ann.FindError(jsii.String("*"), match)
-			if level == "warning" {
-				msgs = ann.FindWarning(jsii.String("*"), match)
-			}
-			for _, m := range *msgs {
-				// The message's fields are deprecated in Go; its JSON form is what matters.
-				doc, _ := json.Marshal(m)
-				t.Errorf("%s: cdk-nag %s: %s", *s.StackName(), level, doc)
-			}
-		}
+		checkNag(t, s.stack)
 	}
 }
 
@@ -307,9 +265,11 @@ func TestGitHubConfigValidation(t *testing.T) {
 		{"environment wildcard", valid(setEnv("prod", func(e *github.Environment) { e.DeployEnvironment = "prod*" })), "deployEnvironment"},
 		{"neither branch nor environment", valid(setEnv("prod", func(e *github.Environment) { e.DeployEnvironment = "" })), "set deployBranch"},
 		{"both branch and environment", valid(setEnv("prod", func(e *github.Environment) { e.DeployBranch = "main" })), "not both"},
-		{"short account", valid(setEnv("dev", func(e *github.Environment) { e.Account = "1234" })), "12-digit"},
-		{"bad region", valid(setEnv("dev", func(e *github.Environment) { e.Region = "Europe" })), "region"},
-		{"environment name with capitals", valid(func(c *github.Config) { c.Environments["Staging"] = c.Environments["dev"] }), "github.environments.Staging"},
+		{"short account", valid(setEnv("dev", func(e *github.Environment) { e.Account = "1234" })), `github.environments.dev: account "1234"`},
+		{"bad region", valid(setEnv("dev", func(e *github.Environment) { e.Region = "Europe" })), `github.environments.dev: region "Europe"`},
+		{"no account", valid(setEnv("dev", func(e *github.Environment) { e.Account = "" })), "github.environments.dev: no account"},
+		{"no region", valid(setEnv("prod", func(e *github.Environment) { e.Region = "" })), "github.environments.prod: no region"},
+		{"environment name with capitals", valid(func(c *github.Config) { c.Environments["Staging"] = c.Environments["dev"] }), `github.environments.Staging: name "Staging"`},
 		{"no environments", valid(func(c *github.Config) { c.Environments = nil }), "empty"},
 		{"existing provider in unknown account", valid(func(c *github.Config) { c.ExistingProviderAccounts = []string{"333333333333"} }), "existingProviderAccounts"},
 		{"bad qualifier", valid(func(c *github.Config) { c.Qualifier = "Not-Valid" }), "qualifier"},
@@ -334,15 +294,29 @@ func TestGitHubConfigValidation(t *testing.T) {
 	}
 }
 
+// environmentsOf parses an "environments" object as cdk.json holds it.
+func environmentsOf(t *testing.T, doc string) []envconfig.Environment {
+	t.Helper()
+	envs, err := envconfig.Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("environments %s: %v", doc, err)
+	}
+	return envs
+}
+
 func TestGitHubParseConfig(t *testing.T) {
+	envs := environmentsOf(t, `{"dev":{},"prod":{"account":"222222222222","region":"eu-central-1"}}`)
 	// As cdk.json delivers it (decoded JSON) and as `-c github='{...}'` does (a string).
 	object := map[string]any{
 		"owner": "acme", "repo": "widgets",
-		"environments": map[string]any{"dev": map[string]any{"account": "111111111111", "region": "eu-west-1", "deployBranch": "main"}},
+		"environments": map[string]any{
+			"dev":  map[string]any{"account": "111111111111", "region": "eu-west-1", "deployBranch": "main"},
+			"prod": map[string]any{"deployEnvironment": "prod"},
+		},
 	}
 	text, _ := json.Marshal(object)
 	for name, raw := range map[string]any{"object": object, "string": string(text)} {
-		c, err := github.ParseConfig(raw)
+		c, err := github.ParseConfig(raw, envs)
 		if err != nil {
 			t.Errorf("ParseConfig(%s) = %v, want no error", name, err)
 			continue
@@ -350,14 +324,63 @@ func TestGitHubParseConfig(t *testing.T) {
 		if got := c.DeploySubject(c.Environments["dev"]); got != "repo:acme/widgets:ref:refs/heads/main" {
 			t.Errorf("ParseConfig(%s): dev deploy subject %q, want repo:acme/widgets:ref:refs/heads/main", name, got)
 		}
+		// dev is environment-agnostic: the github block says where CI deploys it;
+		// prod pins its own account and region, which the github block must not repeat.
+		want := map[string]envconfig.Location{
+			"dev":  {Account: "111111111111", Region: "eu-west-1"},
+			"prod": {Account: "222222222222", Region: "eu-central-1"},
+		}
+		for env, loc := range want {
+			if got := c.Environments[env].Location; got != loc {
+				t.Errorf("ParseConfig(%s): %s is at %+v, want %+v", name, env, got, loc)
+			}
+		}
 	}
-	typo := `{"owner":"acme","repo":"widgets","environments":{"dev":{"account":"111111111111","region":"eu-west-1","deployBrnach":"main"}}}`
-	if _, err := github.ParseConfig(typo); err == nil || !strings.Contains(err.Error(), "deployBrnach") {
-		t.Errorf("ParseConfig(misspelt key) = %v, want an error naming deployBrnach", err)
+	rejected := []struct{ name, doc, wantErr string }{
+		{"misspelt key", `{"owner":"acme","repo":"widgets","environments":{"dev":{"account":"111111111111","region":"eu-west-1","deployBrnach":"main"}}}`, "deployBrnach"},
+		{"wildcard repo", `{"owner":"acme","repo":"*","environments":{"dev":{"account":"111111111111","region":"eu-west-1","deployBranch":"main"}}}`, "github.repo"},
+		{"unknown environment", `{"owner":"acme","repo":"widgets","environments":{"staging":{"account":"111111111111","region":"eu-west-1","deployBranch":"main"}}}`,
+			`github.environments.staging: cdk.json's "environments" has no "staging" (it has dev, prod)`},
+		{"account set twice", `{"owner":"acme","repo":"widgets","environments":{"prod":{"account":"222222222222","deployEnvironment":"prod"}}}`,
+			"github.environments.prod.account: environments.prod pins account 222222222222 already; set it in one place"},
+		{"region set twice", `{"owner":"acme","repo":"widgets","environments":{"prod":{"region":"eu-west-1","deployEnvironment":"prod"}}}`,
+			"github.environments.prod.region: environments.prod pins region eu-central-1 already"},
+		{"agnostic environment without account", `{"owner":"acme","repo":"widgets","environments":{"dev":{"region":"eu-west-1","deployBranch":"main"}}}`,
+			"github.environments.dev: no account: the roles give access to one account and region; pin it in environments.dev.account"},
 	}
-	wild := `{"owner":"acme","repo":"*","environments":{"dev":{"account":"111111111111","region":"eu-west-1","deployBranch":"main"}}}`
-	if _, err := github.ParseConfig(wild); err == nil {
-		t.Error(`ParseConfig(repo "*") succeeded, want a validation error`)
+	for _, tc := range rejected {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := github.ParseConfig(tc.doc, envs); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParseConfig(%s) = %v, want an error containing %q", tc.doc, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// One naming rule for both blocks of cdk.json: a name either block accepts, the
+// other accepts too, and the longest allowed name still makes a valid IAM role name.
+func TestEnvironmentNamesOneRule(t *testing.T) {
+	longest := strings.Repeat("a", envconfig.MaxNameLength)
+	for _, tc := range []struct {
+		name  string
+		valid bool
+	}{
+		{"dev", true}, {"eu-prod-2", true}, {strings.Repeat("a", 25), true}, {longest, true},
+		{longest + "a", false}, {"Dev", false}, {"2dev", false}, {"a--b", false}, {"dev-", false}, {"de_v", false},
+	} {
+		_, envErr := envconfig.Parse([]byte(`{"` + tc.name + `":{}}`))
+		cfg := githubTestConfig()
+		cfg.ExistingProviderAccounts = nil
+		cfg.Environments = map[string]github.Environment{tc.name: cfg.Environments["dev"]}
+		ghErr := cfg.Validate()
+		if (envErr == nil) != tc.valid || (ghErr == nil) != tc.valid {
+			t.Errorf("name %q: environments error %v, github error %v; want both %s", tc.name, envErr, ghErr, map[bool]string{true: "nil", false: "set"}[tc.valid])
+		}
+	}
+	for _, kind := range []string{"diff", "deploy"} {
+		if name := github.RoleName(longest, kind); len(name) > 64 {
+			t.Errorf("RoleName(%d-character name, %s) = %q: %d characters, IAM allows 64", len(longest), kind, name, len(name))
+		}
 	}
 }
 
@@ -366,39 +389,25 @@ func TestGitHubParseConfig(t *testing.T) {
 func TestGitHubRepoConfig(t *testing.T) {
 	app := newApp(t, nil)
 	lookup := func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }
-	cfg, err := github.ParseConfig(lookup(github.ContextKey))
+	cfg, err := github.ParseConfig(lookup(github.ContextKey), repoEnvironments(t))
 	if err != nil {
 		t.Fatalf("cdk.json github block: %v", err)
 	}
-	// The deploy role may assume the bootstrap roles of the github block's account and
-	// region only: an environment pinned elsewhere in "environments" could never deploy.
-	pinned := map[string][2]string{}
-	for _, e := range repoEnvironments(t) {
-		pinned[e.Name] = [2]string{e.Account, e.Region}
+	built := buildAll(t, "github (cdk.json)", func() ([]awscdk.Stack, error) {
+		return github.NewStacksFromContext(app, lookup, repoEnvironments(t))
+	})
+	if len(built) == 0 {
+		t.Fatal("NewStacksFromContext(cdk.json) made no stack; want the OIDC stacks")
 	}
-	for name, e := range cfg.Environments {
-		p, ok := pinned[name]
-		switch {
-		case !ok:
-			t.Errorf("cdk.json: github.environments.%s names no environment in \"environments\" (have %v)", name, slices.Sorted(maps.Keys(pinned)))
-		case p[0] != "" && p[0] != e.Account:
-			t.Errorf("cdk.json: environment %s is pinned to account %s, github.environments.%s.account is %s", name, p[0], name, e.Account)
-		case p[1] != "" && p[1] != e.Region:
-			t.Errorf("cdk.json: environment %s is pinned to region %s, github.environments.%s.region is %s", name, p[1], name, e.Region)
-		}
-	}
-	stacks, err := github.NewStacksFromContext(app, lookup)
-	if err != nil || len(stacks) == 0 {
-		t.Fatalf("NewStacksFromContext(cdk.json) = %d stacks, %v; want the OIDC stacks", len(stacks), err)
-	}
-	for _, s := range stacks {
-		for _, problem := range githubTrustProblems(githubTemplate(t, s), cfg.Owner, cfg.Repo) {
-			t.Errorf("%s: %s", *s.StackName(), problem)
+	for _, s := range built {
+		for _, problem := range githubTrustProblems(s.doc, cfg.Owner, cfg.Repo) {
+			t.Errorf("%s: %s", *s.stack.StackName(), problem)
 		}
 	}
 }
 
 func TestGitHubStacksFromContext(t *testing.T) {
+	envs := environmentsOf(t, `{"dev":{}}`)
 	object := map[string]any{
 		"owner": "acme", "repo": "widgets",
 		"environments": map[string]any{"dev": map[string]any{"account": "111111111111", "region": "eu-west-1", "deployBranch": "main"}},
@@ -415,7 +424,7 @@ func TestGitHubStacksFromContext(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			stacks, err := github.NewStacksFromContext(awscdk.NewApp(nil), func(key string) any { return tc.context[key] })
+			stacks, err := github.NewStacksFromContext(awscdk.NewApp(nil), func(key string) any { return tc.context[key] }, envs)
 			if (err != nil) != tc.wantErr || len(stacks) != tc.stacks {
 				t.Errorf("NewStacksFromContext = %d stacks, error %v; want %d stacks, error %v", len(stacks), err, tc.stacks, tc.wantErr)
 			}
@@ -430,15 +439,16 @@ func TestGitHubStacksFromContext(t *testing.T) {
 func githubTrustProblems(tpl map[string]any, owner, repo string) []string {
 	var problems []string
 	prefix := "repo:" + owner + "/" + repo + ":"
-	for _, r := range githubResources(tpl, "AWS::IAM::Role") {
+	for _, id := range sortedKeys(resourcesOf(tpl, "AWS::IAM::Role")) {
+		r := resourcesOf(tpl, "AWS::IAM::Role")[id]
 		name := fmt.Sprint(r["RoleName"])
-		for _, st := range githubStatements(r["AssumeRolePolicyDocument"]) {
+		for _, st := range policyStatements(r["AssumeRolePolicyDocument"]) {
 			principal, _ := st["Principal"].(map[string]any)
 			if _, ok := principal["Federated"]; !ok || len(principal) != 1 {
 				problems = append(problems, fmt.Sprintf("role %s trusts %v, want only the GitHub OIDC provider", name, st["Principal"]))
 				continue
 			}
-			if !slices.Equal(githubStrings(st["Action"]), []string{"sts:AssumeRoleWithWebIdentity"}) {
+			if !slices.Equal(list(st["Action"]), []string{"sts:AssumeRoleWithWebIdentity"}) {
 				problems = append(problems, fmt.Sprintf("role %s: trust action %v, want sts:AssumeRoleWithWebIdentity", name, st["Action"]))
 			}
 			cond, _ := st["Condition"].(map[string]any)
@@ -448,10 +458,10 @@ func githubTrustProblems(tpl map[string]any, owner, repo string) []string {
 				}
 			}
 			eq, _ := cond["StringEquals"].(map[string]any)
-			if aud := githubStrings(eq["token.actions.githubusercontent.com:aud"]); !slices.Equal(aud, []string{"sts.amazonaws.com"}) {
+			if aud := list(eq["token.actions.githubusercontent.com:aud"]); !slices.Equal(aud, []string{"sts.amazonaws.com"}) {
 				problems = append(problems, fmt.Sprintf("role %s: aud %v, want exactly [sts.amazonaws.com]", name, aud))
 			}
-			subs := githubStrings(eq["token.actions.githubusercontent.com:sub"])
+			subs := list(eq["token.actions.githubusercontent.com:sub"])
 			if len(subs) == 0 {
 				problems = append(problems, fmt.Sprintf("role %s: no sub condition, so any repository could assume it", name))
 			}
@@ -463,69 +473,4 @@ func githubTrustProblems(tpl map[string]any, owner, repo string) []string {
 		}
 	}
 	return problems
-}
-
-// githubResources returns the Properties of every resource of the given type.
-func githubResources(tpl map[string]any, kind string) []map[string]any {
-	resources, _ := tpl["Resources"].(map[string]any)
-	var out []map[string]any
-	for _, id := range slices.Sorted(maps.Keys(resources)) {
-		r, _ := resources[id].(map[string]any)
-		if r["Type"] == kind {
-			props, _ := r["Properties"].(map[string]any)
-			out = append(out, props)
-		}
-	}
-	return out
-}
-
-func githubStatements(doc any) []map[string]any {
-	d, _ := doc.(map[string]any)
-	list, _ := d["Statement"].([]any)
-	out := make([]map[string]any, 0, len(list))
-	for _, s := range list {
-		m, _ := s.(map[string]any)
-		out = append(out, m)
-	}
-	return out
-}
-
-// githubStrings flattens an IAM value that may be one string or a list, rendering
-// intrinsics (ARNs built with Fn::Join) as the text they resolve to in partition aws.
-func githubStrings(v any) []string {
-	if list, ok := v.([]any); ok {
-		out := make([]string, 0, len(list))
-		for _, x := range list {
-			out = append(out, githubRender(x))
-		}
-		return out
-	}
-	if v == nil {
-		return nil
-	}
-	return []string{githubRender(v)}
-}
-
-func githubRender(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case map[string]any:
-		if x["Ref"] == "AWS::Partition" {
-			return "aws"
-		}
-		if join, ok := x["Fn::Join"].([]any); ok && len(join) == 2 {
-			parts, _ := join[1].([]any)
-			var b strings.Builder
-			for i, p := range parts {
-				if i > 0 {
-					b.WriteString(join[0].(string))
-				}
-				b.WriteString(githubRender(p))
-			}
-			return b.String()
-		}
-	}
-	doc, _ := json.Marshal(v)
-	return string(doc)
 }

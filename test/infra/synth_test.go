@@ -67,8 +67,9 @@ func repoEnvironments(t *testing.T) []envconfig.Environment {
 	return appConfig(t, newApp(t, nil)).Environments
 }
 
+// synthesized is one stack and its template.
 type synthesized struct {
-	env   envconfig.Environment
+	env   envconfig.Environment // of a compressor stack
 	stack awscdk.Stack
 	tpl   assertions.Template
 	doc   map[string]any // the template as plain JSON, for walking
@@ -89,15 +90,14 @@ func synth(t *testing.T, e envconfig.Environment) *synthesized {
 	if s, ok := synthCache[string(key)]; ok {
 		return s
 	}
-	stack, tpl := build(t, e.Name, func() (awscdk.Stack, error) {
-		stacks, err := compressor.NewStacks(newApp(t, nil), []envconfig.Environment{e}, repoRoot)
-		if err != nil {
-			return nil, err
-		}
-		return stacks[0], nil
+	built := buildAll(t, e.Name, func() ([]awscdk.Stack, error) {
+		return compressor.NewStacks(newApp(t, nil), []envconfig.Environment{e}, repoRoot)
 	})
-	s := &synthesized{env: e, stack: stack, tpl: tpl}
-	s.doc = cloneJSON(t, *s.tpl.ToJSON())
+	if len(built) != 1 {
+		t.Fatalf("NewStacks(%s) made %d stacks, want 1", e.Name, len(built))
+	}
+	s := built[0]
+	s.env = e
 	synthCache[string(key)] = s
 	return s
 }
@@ -105,10 +105,20 @@ func synth(t *testing.T, e envconfig.Environment) *synthesized {
 // validationReport finds the file named in the CDK's "Validation failed" error.
 var validationReport = regexp.MustCompile(`\S+validation-report\.json`)
 
-// build constructs a stack and synthesizes it. The CDK reports errors as
-// panics, which would end the test binary; they fail the test instead, with the
-// cdk-nag findings when a synth fails validation.
-func build(t *testing.T, name string, construct func() (awscdk.Stack, error)) (stack awscdk.Stack, tpl assertions.Template) {
+// build constructs a stack and synthesizes it (buildAll).
+func build(t *testing.T, name string, construct func() (awscdk.Stack, error)) (awscdk.Stack, assertions.Template) {
+	t.Helper()
+	built := buildAll(t, name, func() ([]awscdk.Stack, error) {
+		stack, err := construct()
+		return []awscdk.Stack{stack}, err
+	})
+	return built[0].stack, built[0].tpl
+}
+
+// buildAll constructs stacks and synthesizes each. The CDK reports errors as
+// panics, which would end the test binary; they fail the test instead, with
+// the cdk-nag findings when a synth fails validation.
+func buildAll(t *testing.T, name string, construct func() ([]awscdk.Stack, error)) []*synthesized {
 	t.Helper()
 	defer func() {
 		if r := recover(); r != nil {
@@ -116,14 +126,19 @@ func build(t *testing.T, name string, construct func() (awscdk.Stack, error)) (s
 			if report, err := os.ReadFile(validationReport.FindString(msg)); err == nil {
 				msg += "\n" + string(report)
 			}
-			t.Fatalf("stack %s: %s", name, msg)
+			t.Fatalf("stacks %s: %s", name, msg)
 		}
 	}()
-	stack, err := construct()
+	stacks, err := construct()
 	if err != nil {
-		t.Fatalf("stack %s: %v", name, err)
+		t.Fatalf("stacks %s: %v", name, err)
 	}
-	return stack, assertions.Template_FromStack(stack, nil)
+	built := make([]*synthesized, len(stacks))
+	for i, stack := range stacks {
+		tpl := assertions.Template_FromStack(stack, nil)
+		built[i] = &synthesized{stack: stack, tpl: tpl, doc: cloneJSON(t, *tpl.ToJSON())}
+	}
+	return built
 }
 
 // must runs an assertions-package check, which panics on failure, as a test error.

@@ -7,6 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
 )
 
 // Helpers to read a synthesized template as plain JSON.
@@ -71,8 +75,12 @@ func render(v any) string {
 	return string(doc)
 }
 
-// list is a policy field that may be one value or a list of them, rendered.
+// list is a policy field that may be one value or a list of them, rendered;
+// an absent field is an empty list.
 func list(v any) []string {
+	if v == nil {
+		return nil
+	}
 	items, ok := v.([]any)
 	if !ok {
 		items = []any{v}
@@ -84,37 +92,53 @@ func list(v any) []string {
 	return out
 }
 
-// statements of the IAM policies attached to the role with logical id role.
+// policyStatements are the statements of a policy document.
+func policyStatements(doc any) []map[string]any {
+	sts, _ := path(doc, "Statement").([]any)
+	out := make([]map[string]any, 0, len(sts))
+	for _, st := range sts {
+		m, _ := st.(map[string]any)
+		out = append(out, m)
+	}
+	return out
+}
+
+// statements of every policy of the role with logical id role: its inline
+// policies and the AWS::IAM::Policy resources attached to it.
 func statements(doc map[string]any, role string) []map[string]any {
 	var out []map[string]any
+	inline, _ := path(doc, "Resources", role, "Properties", "Policies").([]any)
+	for _, p := range inline {
+		out = append(out, policyStatements(path(p, "PolicyDocument"))...)
+	}
 	for _, props := range resourcesOf(doc, "AWS::IAM::Policy") {
-		if !slices.Contains(list(props["Roles"]), "${"+role+"}") {
-			continue
-		}
-		pd, _ := props["PolicyDocument"].(map[string]any)
-		sts, _ := pd["Statement"].([]any)
-		for _, st := range sts {
-			if st, ok := st.(map[string]any); ok {
-				out = append(out, st)
-			}
+		if slices.Contains(list(props["Roles"]), "${"+role+"}") {
+			out = append(out, policyStatements(props["PolicyDocument"])...)
 		}
 	}
 	return out
 }
 
-// denies reports whether a resource policy denies requests without TLS.
+// deniesInsecureTransport reports whether a resource policy denies requests without TLS.
 func deniesInsecureTransport(policy map[string]any) bool {
-	pd, _ := policy["PolicyDocument"].(map[string]any)
-	sts, _ := pd["Statement"].([]any)
-	for _, st := range sts {
-		st, _ := st.(map[string]any)
-		cond, _ := st["Condition"].(map[string]any)
-		b, _ := cond["Bool"].(map[string]any)
-		if st["Effect"] == "Deny" && fmt.Sprint(b["aws:SecureTransport"]) == "false" {
+	for _, st := range policyStatements(policy["PolicyDocument"]) {
+		if st["Effect"] == "Deny" && fmt.Sprint(path(st, "Condition", "Bool", "aws:SecureTransport")) == "false" {
 			return true
 		}
 	}
 	return false
+}
+
+// checkNag fails t for every cdk-nag AwsSolutions error or warning on stack.
+func checkNag(t *testing.T, stack awscdk.Stack) {
+	t.Helper()
+	ann := assertions.Annotations_FromStack(stack)
+	match := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	for _, m := range append(*ann.FindError(jsii.String("*"), match), *ann.FindWarning(jsii.String("*"), match)...) {
+		// The message's Go fields are deprecated; its JSON names the construct and the finding.
+		doc, _ := json.Marshal(m)
+		t.Errorf("%s: cdk-nag: %s", *stack.StackName(), doc)
+	}
 }
 
 // path reads a nested value: path(m, "A", "B") is m["A"]["B"], nil if absent.
