@@ -57,3 +57,8 @@ func minimalEXIF(o uint16) []byte {
 	binary.BigEndian.PutUint16(b[18:], o)
 	return b
 }
+
+// Orientation is the Orientation tag (1..8) of a TIFF-structured EXIF block
+// (without the "Exif\0\0" prefix), 0 when there is none: what a browser
+// applies when it shows the image (the local viewer reads it).
+func Orientation(tiff []byte) int { return int(orientation(tiff)) }
