@@ -1,7 +1,7 @@
 // Command local runs the whole pipeline on this machine (MinIO, the relay, the
 // real bootstrap under the Lambda runtime interface emulator).
 //
-//	local                 start it and stream one line per processed image until Ctrl-C (make local)
+//	local                 start it, serve the viewer page and stream one line per processed image until Ctrl-C (make local)
 //	local -demo [-images DIR]
 //	                      upload a folder of images, wait for every outcome, summarise, stop (make demo)
 //	local -tools          only install the pinned MinIO and emulator into the cache and .bin/
@@ -14,9 +14,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
+	"github.com/s3-image-compressor/s3-image-compressor/test/viewer"
 )
 
 func main() {
@@ -33,13 +36,14 @@ func main() {
 		toolsOnly  = flag.Bool("tools", false, "install MinIO and the runtime emulator, then exit")
 		configFile = flag.String("config", "", "compressor settings (JSON, as in cdk.json); default: the built-in defaults")
 		port       = flag.Int("port", 9000, "MinIO's port on 127.0.0.1 (0: any free port; -demo always uses a free one)")
+		viewerPort = flag.Int("viewer-port", 9090, "the viewer page's port on 127.0.0.1 (0: any free port)")
 		stateDir   = flag.String("state", "", "state directory (default: .local in the repository)")
 		timeout    = flag.Duration("timeout", 10*time.Minute, "with -demo: how long to wait for all outcomes")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, runOptions{*demo, *images, *toolsOnly, *configFile, *port, *stateDir, *timeout}); err != nil {
+	if err := run(ctx, runOptions{*demo, *images, *toolsOnly, *configFile, *port, *viewerPort, *stateDir, *timeout}); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
 	}
@@ -51,6 +55,7 @@ type runOptions struct {
 	toolsOnly  bool
 	configFile string
 	port       int
+	viewerPort int
 	stateDir   string
 	timeout    time.Duration
 }
@@ -88,7 +93,7 @@ func run(ctx context.Context, o runOptions) error {
 	if o.demo {
 		return runDemo(ctx, root, state, bins, settings, o.images, o.timeout)
 	}
-	return runLocal(ctx, root, state, bins, settings, o.port)
+	return runLocal(ctx, root, state, bins, settings, o.port, o.viewerPort)
 }
 
 func readSettings(file string) (config.Settings, error) {
@@ -107,31 +112,52 @@ func readSettings(file string) (config.Settings, error) {
 }
 
 // runLocal is `make local`: the stack on a fixed port with data kept in the
-// state directory, until Ctrl-C.
-func runLocal(ctx context.Context, root, state string, bins local.Binaries, settings config.Settings, port int) error {
+// state directory, and the viewer page, until Ctrl-C.
+func runLocal(ctx context.Context, root, state string, bins local.Binaries, settings config.Settings, port, viewerPort int) error {
+	// Listening first: a taken port fails before the stack starts.
+	viewerLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(viewerPort)))
+	if err != nil {
+		return fmt.Errorf("the viewer's port: %w: stop what uses it or choose another with -viewer-port", err)
+	}
+	feed := viewer.NewFeed()
 	stack, err := local.Start(ctx, local.Options{
-		Binaries:  bins,
-		StateDir:  state,
-		Settings:  settings,
-		Port:      port,
-		Log:       os.Stderr,
-		OnOutcome: func(o outcome.Record) { fmt.Printf("%s %s\n", time.Now().Format("15:04:05"), local.Line(o)) },
+		Binaries: bins,
+		StateDir: state,
+		Settings: settings,
+		Port:     port,
+		Log:      os.Stderr,
+		OnOutcome: func(o outcome.Record) {
+			fmt.Printf("%s %s\n", time.Now().Format("15:04:05"), local.Line(o))
+			feed.Publish(o)
+		},
 	})
 	if err != nil {
+		_ = viewerLn.Close()
 		return err
 	}
 	defer stack.Close()
-	printBanner(root, stack)
-	<-ctx.Done()
+	served := make(chan error, 1)
+	go func() {
+		served <- viewer.Serve(ctx, viewerLn, viewer.Options{Feed: feed, S3: stack.S3,
+			SourceBucket: stack.SourceBucket, DestinationBucket: stack.DestinationBucket,
+			Settings: stack.Settings, Magick: bins.Magick(), Log: os.Stderr})
+	}()
+	printBanner(root, stack, "http://"+viewerLn.Addr().String()+"/")
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("viewer: %w", err)
+	}
 	fmt.Fprintln(os.Stderr, "\nstopping (data stays in", rel(root, filepath.Join(state, "minio"))+")")
 	return nil
 }
 
-func printBanner(root string, s *local.Stack) {
+func printBanner(root string, s *local.Stack, viewerURL string) {
 	creds := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s", s.AccessKey, s.SecretKey, local.Region)
 	fmt.Printf(`
 The local pipeline is running (Ctrl-C stops it).
 
+  viewer        %s   (open it in a browser: upload images, compare originals and outputs)
   S3 endpoint   %s   (MinIO)
   credentials   %s
   source        s3://%s/%s   suffixes: %s
@@ -146,7 +172,7 @@ See the outputs:
 
 One line per processed image:
 `,
-		s.Endpoint, creds,
+		viewerURL, s.Endpoint, creds,
 		s.SourceBucket, s.Settings.SourcePrefix, strings.Join(s.Settings.Suffixes, " "),
 		s.DestinationBucket, s.Settings.DestinationPrefix,
 		rel(root, filepath.Join(s.LogDir, "minio.log")), rel(root, filepath.Join(s.LogDir, "function.log")),
