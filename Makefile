@@ -59,7 +59,7 @@ diff: deps ## Compare ENV with a saved template offline: make diff TEMPLATE=file
 
 ##@ Developing it
 .PHONY: test unit vet lint cdk-check fuzz e2e snapshot bench
-test: packages deps magick tools vet lint unit cdk-check fuzz e2e ## Everything CI runs: vet, lint, unit, snapshot, fuzz, end-to-end tests
+test: packages deps magick tools vet lint unit cdk-check fuzz e2e browser ## Everything CI runs: vet, lint, unit, snapshot, fuzz, end-to-end and browser tests
 
 unit: ## Unit, snapshot and layer tests of every module
 	for m in $(MODULES); do (cd $$m && go test -count=1 $$(go list ./... | grep -v /e2e)); done
@@ -83,6 +83,13 @@ fuzz: ## A bounded run of the pipeline fuzzer, seeded with the corpus
 e2e: ## End-to-end tests through MinIO and the runtime emulator
 	cd test && go test -count=1 -timeout 20m ./e2e/
 
+.PHONY: browser viewer-screenshot
+browser: packages deps bin/local ## The viewer page in headless Chromium: upload, compare, keyboard, 360 px (screenshots in test-results/viewer)
+	node --test test/viewer/browser/
+
+viewer-screenshot: ## Refresh docs/img/viewer.png, the README's screenshot of the viewer, from generated images
+	VIEWER_IMAGES=generated VIEWER_SCREENSHOT=docs/img/viewer.png $(MAKE) browser
+
 snapshot: ## Rewrite the template snapshots after an intended change
 	cd test && go test -count=1 ./infra/ -update
 
@@ -93,8 +100,10 @@ bench: packages build ## Speed, size, quality and memory against the references 
 .PHONY: packages deps magick tools build
 # Debian packages: compilers, shellcheck (without it actionlint silently skips the shell in
 # the workflows), GNU time and the benchmark's references (djpeg/cjpeg, optipng, cwebp), which
-# the benchmark harness's own tests run. ImageMagick's build libraries: layers/imagemagick/local.sh.
-DEBIAN_PACKAGES := build-essential pkg-config xz-utils ca-certificates shellcheck time libjpeg-turbo-progs optipng webp
+# the benchmark harness's own tests run; Chromium and a font for the viewer's browser test.
+# ImageMagick's build libraries: layers/imagemagick/local.sh.
+DEBIAN_PACKAGES := build-essential pkg-config xz-utils ca-certificates shellcheck time libjpeg-turbo-progs optipng webp \
+	chromium fonts-dejavu-core
 
 packages: ## Debian packages the build, the linters and the benchmarks need (apt-get, once)
 	bash scripts/apt-install.sh $(DEBIAN_PACKAGES)
