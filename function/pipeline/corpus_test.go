@@ -10,6 +10,7 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
@@ -51,30 +52,30 @@ var validDespiteCategory = map[string]string{
 
 func TestCorpus(t *testing.T) {
 	s := config.Default()
-	for _, smp := range corpus(t) {
-		t.Run(smp.name, func(t *testing.T) {
-			want, ok := categories[smp.category]
+	for _, smp := range fixture.Corpus(t) {
+		t.Run(smp.Name, func(t *testing.T) {
+			want, ok := categories[smp.Category]
 			if !ok {
-				t.Fatalf("no expectation for category %q", smp.category)
+				t.Fatalf("no expectation for category %q", smp.Category)
 			}
 			decisions, check := want.decisions, want.check
-			if why, ok := validDespiteCategory[smp.name]; ok {
-				t.Logf("accepted although filed as %s: %s", smp.category, why)
+			if why, ok := validDespiteCategory[smp.Name]; ok {
+				t.Logf("accepted although filed as %s: %s", smp.Category, why)
 				decisions, check = accept, nil
 			}
-			r, err := pipeline.Process(context.Background(), smp.data, s)
+			r, err := pipeline.Process(context.Background(), smp.Data, s)
 			if err != nil {
 				t.Fatalf("Process: %v (a corpus file must never fail transiently)", err)
 			}
-			if r.Decision == outcome.Rejected && smp.category == "heic-avif" && !canRead(smp.data) {
+			if r.Decision == outcome.Rejected && smp.Category == "heic-avif" && !canRead(smp.Data) {
 				t.Skipf("this ImageMagick build cannot read %s: %s", r.FormatIn, r.Reason)
 			}
 			if !slices.Contains(decisions, r.Decision) {
 				t.Fatalf("decision %s (%s), want one of %v", r.Decision, r.Reason, decisions)
 			}
-			checkInvariants(t, smp.data, r)
+			checkInvariants(t, smp.Data, r)
 			if check != nil && !t.Failed() {
-				check(t, smp.data, r)
+				check(t, smp.Data, r)
 			}
 			if r.Decision != outcome.Rejected {
 				t.Logf("%s %d -> %d bytes (%.1f%%) %s", r.Decision, r.BytesIn, r.BytesOut, 100*float64(r.BytesOut)/float64(r.BytesIn), r.Reason)
@@ -256,7 +257,7 @@ func checkCMYK(t *testing.T, in []byte, r pipeline.Result) {
 	}
 	w, h := int(mw.GetImageWidth()), int(mw.GetImageHeight())
 	bottom := [3]float64{0, 0, 0} // black
-	if bytes.Contains(in, []byte("generated")) || corpusDir() == "" {
+	if bytes.Contains(in, []byte("generated")) || !corpusPresent() {
 		bottom = [3]float64{0, 0, 1} // blue
 	}
 	for _, p := range []struct {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
@@ -22,17 +23,17 @@ var damagedCategories = []string{"malformed", "pngsuite-broken", "bomb"}
 // several offsets and with a run of garbage in its middle, goes through each
 // output path: kept format, conversion to each target, and resizing.
 func TestCorruptInputNeverFails(t *testing.T) {
-	var inputs, intact []sample
-	smallest := map[string]sample{}
-	for _, s := range corpus(t) {
+	var inputs, intact []fixture.Sample
+	smallest := map[string]fixture.Sample{}
+	for _, s := range fixture.Corpus(t) {
 		switch {
-		case slices.Contains(damagedCategories, s.category):
+		case slices.Contains(damagedCategories, s.Category):
 			inputs = append(inputs, s)
-		case len(s.data) < 100<<10:
+		case len(s.Data) < 100<<10:
 			intact = append(intact, s)
 		default:
-			if prev, ok := smallest[s.category]; !ok || len(s.data) < len(prev.data) {
-				smallest[s.category] = s
+			if prev, ok := smallest[s.Category]; !ok || len(s.Data) < len(prev.Data) {
+				smallest[s.Category] = s
 			}
 		}
 	}
@@ -40,17 +41,17 @@ func TestCorruptInputNeverFails(t *testing.T) {
 		intact = append(intact, s)
 	}
 	for _, s := range intact {
-		n := len(s.data)
+		n := len(s.Data)
 		for _, cut := range []int{1, 8, 16, 64, n / 4, n / 2, n * 3 / 4, n - 1} {
 			if cut > 0 && cut < n {
-				inputs = append(inputs, sample{fmt.Sprintf("%s cut at %d of %d", s.name, cut, n), s.category, s.data[:cut]})
+				inputs = append(inputs, fixture.Sample{Name: fmt.Sprintf("%s cut at %d of %d", s.Name, cut, n), Category: s.Category, Data: s.Data[:cut]})
 			}
 		}
-		garbled := bytes.Clone(s.data)
+		garbled := bytes.Clone(s.Data)
 		for i := n / 2; i+1 < min(n, n/2+32); i += 2 {
 			garbled[i], garbled[i+1] = 0xFF, 0xD9 // a JPEG end marker among the data of any format
 		}
-		inputs = append(inputs, sample{s.name + " garbled in the middle", s.category, garbled})
+		inputs = append(inputs, fixture.Sample{Name: s.Name + " garbled in the middle", Category: s.Category, Data: garbled})
 	}
 	variants := map[string]config.Settings{"default": config.Default()}
 	for _, f := range outcome.ConversionTargets() {
@@ -59,13 +60,13 @@ func TestCorruptInputNeverFails(t *testing.T) {
 	variants["fit 40x30"] = settings(func(s *config.Settings) { s.MaxWidth, s.MaxHeight = 40, 30 })
 	for _, in := range inputs {
 		for name, s := range variants {
-			r, err := pipeline.Process(context.Background(), in.data, s)
+			r, err := pipeline.Process(context.Background(), in.Data, s)
 			if err != nil {
-				t.Errorf("%s (%s), %s: Process returned the error %q; a damaged input must be rejected, not retried", in.name, in.category, name, err)
+				t.Errorf("%s (%s), %s: Process returned the error %q; a damaged input must be rejected, not retried", in.Name, in.Category, name, err)
 				continue
 			}
 			if r.Decision == outcome.Rejected && (r.Reason == "" || r.Output != nil) {
-				t.Errorf("%s, %s: rejected with reason %q and %d output bytes; want a reason and no output", in.name, name, r.Reason, len(r.Output))
+				t.Errorf("%s, %s: rejected with reason %q and %d output bytes; want a reason and no output", in.Name, name, r.Reason, len(r.Output))
 			}
 		}
 	}
