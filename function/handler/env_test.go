@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 
 // photo is a camera JPEG with EXIF and GPS, which the pipeline compresses.
 func photo(t *testing.T) []byte {
+	t.Helper()
 	return fixture.FileOr(t, "exifsamples_DSCN0010_gps.jpg", func(tb testing.TB) []byte {
 		jpeg := fixture.Pattern(tb, "plasma:fractal", 640, 480, "JPEG", fixture.Quality(98))
 		return fixture.WithAPP1(jpeg, fixture.GPSExif(1))
@@ -56,6 +57,7 @@ func photo(t *testing.T) []byte {
 
 // rgba is a PNG with an alpha channel.
 func rgba(t *testing.T) []byte {
+	t.Helper()
 	return fixture.FileOr(t, "libvips_rgba.png", func(tb testing.TB) []byte {
 		return fixture.Pattern(tb, "gradient:none-red", 128, 128, "PNG")
 	})
@@ -64,6 +66,7 @@ func rgba(t *testing.T) []byte {
 // truncatedJPEG is a JPEG cut short, which libjpeg would "recover" into a
 // partly grey picture.
 func truncatedJPEG(t *testing.T) []byte {
+	t.Helper()
 	return fixture.FileOr(t, "pillow_truncated_jpeg.jpg", func(tb testing.TB) []byte {
 		b := fixture.Pattern(tb, "plasma:fractal", 256, 256, "JPEG")
 		return b[:len(b)/2]
@@ -73,6 +76,7 @@ func truncatedJPEG(t *testing.T) []byte {
 // bogusHuffmanJPEG is a JPEG whose Huffman table declares more codes than
 // exist, which libjpeg refuses.
 func bogusHuffmanJPEG(t *testing.T) []byte {
+	t.Helper()
 	return fixture.FileOr(t, "mdx_its_jpg_551c2656a4f6f9f5ea7e9945b9081202.jpg", func(tb testing.TB) []byte {
 		b := fixture.Pattern(tb, "plasma:fractal", 64, 64, "JPEG")
 		dht := bytes.Index(b, []byte{0xFF, 0xC4})

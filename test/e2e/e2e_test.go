@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus/corpustest"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
@@ -66,7 +67,8 @@ func TestPipeline(t *testing.T) {
 	}
 	e.putAll(noEvent)
 
-	good := goodImages(t, root, e.magick, burstSize)
+	images, generated := corpustest.Images(t, e.magick)
+	good := goodImages(t, images, burstSize)
 	awkward := []upload{
 		{"uploads/awkward/with space.jpg", jpeg},
 		{"uploads/awkward/plus+sign.png", makeImage(t, e.magick, "a.png", "logo:", "-resize", "200x")},
@@ -76,7 +78,7 @@ func TestPipeline(t *testing.T) {
 		{"uploads/awkward/UPPER CASE.JPG", jpeg},
 		{"uploads/awkward/deep/ly/nested/key.webp", makeImage(t, e.magick, "a.webp", "logo:", "-resize", "50%")},
 	}
-	hostile := hostileFiles(t, root)
+	hostile := hostileFiles(t, images, generated)
 	var burst []upload
 	for _, group := range [][]upload{good, awkward, hostile} {
 		burst = append(burst, group...)

@@ -8,8 +8,8 @@ import (
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
 
 // The targets of issue 6.
