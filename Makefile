@@ -68,7 +68,7 @@ unit: packages magick ## Unit, snapshot and layer tests of every module
 
 race: magick ## The race detector over the handler, storage, failures and the local relay
 	cd function && go test -race -count=1 ./handler/ ./storage/ ./failures/
-	cd test && go test -race -count=1 -run Relay ./local/
+	cd test && go test -race -count=1 ./local/
 
 vet: magick ## go vet and gofmt on every module
 	test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo "gofmt: run gofmt -w on the files above"; exit 1; }

@@ -172,6 +172,7 @@ func (e *env) handle(t *testing.T, ctx context.Context, ev events.S3Event) (outc
 // checkSourceOnlyRead fails the test if the handler sent anything but GET and
 // HEAD to the source bucket, whatever the outcome.
 func (e *env) checkSourceOnlyRead(t *testing.T) {
+	t.Helper()
 	for _, r := range e.requests.Requests() {
 		if r.Bucket == srcBucket && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			t.Errorf("the handler sent %s %s to the source bucket; it may only read it", r.Method, r.Key)

@@ -305,6 +305,7 @@ func TestOrientation(t *testing.T) {
 
 // viewed decodes an image and applies its EXIF orientation, as a browser does.
 func viewed(t *testing.T, data []byte) *imagick.MagickWand {
+	t.Helper()
 	mw := imagick.NewMagickWand()
 	if err := mw.ReadImageBlob(data); err != nil {
 		t.Fatal(err)

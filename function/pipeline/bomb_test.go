@@ -21,6 +21,7 @@ const bombChildEnv = "PIPELINE_BOMB_CHILD"
 
 // bombs are files that declare far more pixels than they hold.
 func bombs(t *testing.T) map[string][]byte {
+	t.Helper()
 	jpg := fixture.Pattern(t, "plasma:fractal", 16, 16, "JPEG")
 	sof := bytes.Index(jpg, []byte{0xFF, 0xC0})
 	huge := append([]byte{}, jpg...)

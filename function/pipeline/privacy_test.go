@@ -13,6 +13,7 @@ import (
 
 // hasGPS reports whether ImageMagick finds EXIF GPS fields in an image.
 func hasGPS(t *testing.T, data []byte) bool {
+	t.Helper()
 	return len(readBack(t, data).GetImageProperties("exif:GPS*")) > 0
 }
 

@@ -168,6 +168,7 @@ func (e *pipeline) deliveriesOf(key string) [][]byte {
 // relay again, as S3's at-least-once delivery may: the function must skip it
 // and leave the output alone.
 func (e *pipeline) duplicateDelivery(t *testing.T, key string) {
+	t.Helper()
 	first, ok := e.outcomes.Last(key)
 	if !ok || first.DestinationKey == "" {
 		t.Fatalf("%s: want a processed outcome to duplicate, got %+v", key, first)
@@ -203,6 +204,7 @@ func (e *pipeline) duplicateDelivery(t *testing.T, key string) {
 // overwrite uploads a second version of a key, once after the first was
 // processed and once right behind it: the newest content must win.
 func (e *pipeline) overwrite(t *testing.T) {
+	t.Helper()
 	older := makeImage(t, e.magick, "older.jpg", "-size", "300x200", "plasma:fractal", "-quality", "95")
 	newer := makeImage(t, e.magick, "newer.jpg", "-size", "500x400", "gradient:green-yellow", "-quality", "95")
 
@@ -243,6 +245,7 @@ func (e *pipeline) wait(t *testing.T, n int, keys ...string) {
 // margin: failing before the timeout's panic lets Cleanup stop the processes
 // and remove the directories.
 func withinDeadline(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	t.Helper()
 	if deadline, ok := t.Deadline(); ok && time.Until(deadline)-15*time.Second < d {
 		d = time.Until(deadline) - 15*time.Second
 	}

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) { fixture.Main(m, &bootstrap, "-tags", "lambda.norpc
 
 // baseEnv isolates the binary from the machine's AWS configuration.
 func baseEnv(t *testing.T) []string {
+	t.Helper()
 	home := t.TempDir()
 	return []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
