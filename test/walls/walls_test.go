@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/tools/txtar"
+
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 	"github.com/s3-image-compressor/s3-image-compressor/test/walls"
 )
@@ -24,37 +26,20 @@ func TestWallsHold(t *testing.T) {
 	}
 }
 
-// TestCheckFindsPlantedViolations runs the same rules over a workspace built
-// to break each of them: stand-ins for the AWS SDK and jsii (local modules
-// under the real paths) and a function module whose packages import them.
+// TestCheckFindsPlantedViolations runs the same rules over the workspace of
+// testdata/planted.txtar, which breaks each of them.
 func TestCheckFindsPlantedViolations(t *testing.T) {
-	root := t.TempDir()
-	files := map[string]string{
-		"go.work":                          "go 1.26\n\nuse (\n\t./function\n\t./infra\n)\n",
-		"fake/awssdk/go.mod":               "module github.com/aws/aws-sdk-go-v2\n\ngo 1.26\n",
-		"fake/awssdk/aws/aws.go":           "package aws\n",
-		"fake/jsii/go.mod":                 "module github.com/aws/jsii-runtime-go\n\ngo 1.26\n",
-		"fake/jsii/jsii.go":                "package jsii\n",
-		"function/config/config.go":        "package config\n",
-		"function/outcome/outcome.go":      "package outcome\n\nimport _ \"github.com/aws/aws-sdk-go-v2/aws\"\n",
-		"function/pipeline/pipeline.go":    "package pipeline\n\nimport _ \"" + walls.Project + "function/outcome\"\n",
-		"function/pipeline/strip/strip.go": "package strip\n\nimport (\n\t_ \"net/http\"\n\t_ \"os\"\n)\n",
-		"function/handler/handler.go":      "package handler\n\nimport _ \"github.com/aws/jsii-runtime-go\"\n",
-		"function/go.mod": "module " + walls.Project + "function\n\ngo 1.26\n\n" +
-			"require (\n\tgithub.com/aws/aws-sdk-go-v2 v1.0.0\n\tgithub.com/aws/jsii-runtime-go v1.0.0\n)\n\n" +
-			"replace github.com/aws/aws-sdk-go-v2 => ../fake/awssdk\n\nreplace github.com/aws/jsii-runtime-go => ../fake/jsii\n",
-		"infra/main.go": "package main\n\nimport (\n\t_ \"" + walls.Project + "function/config\"\n\t_ \"" + walls.Project + "function/handler\"\n)\n\nfunc main() {}\n",
-		"infra/go.mod": "module " + walls.Project + "infra\n\ngo 1.26\n\nrequire " + walls.Project + "function v0.0.0\n\n" +
-			"replace " + walls.Project + "function => ../function\n",
+	archive, err := txtar.ParseFile(filepath.Join("testdata", "planted.txtar"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, body := range files {
-		path := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	fsys, err := txtar.FS(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := os.CopyFS(root, fsys); err != nil {
+		t.Fatal(err)
 	}
 	t.Setenv("GOPROXY", "off") // everything is local; nothing may be fetched
 
