@@ -4,16 +4,17 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
-# The three Go modules of go.work; `go test ./...` at a workspace root walks none of them.
-MODULES := function infra test
+# The Go modules go.work uses, as directories; `go test ./...` at a workspace root walks none
+# of them.
+MODULES := $(patsubst $(CURDIR)/%,%,$(shell GOTOOLCHAIN=local go list -m -f '{{.Dir}}'))
 ENV ?= dev
+FUZZTIME ?= 30s
 
 # Heavy builds (ImageMagick, MinIO, the runtime emulator, linters) live outside the repo,
-# keyed by version, so a fresh clone reuses them.
+# keyed by version, so a fresh clone reuses them. Their versions: test/local/tools.env.
 export S3IC_CACHE ?= $(HOME)/.cache/s3-image-compressor
 TOOLS := $(S3IC_CACHE)/tools
-GOLANGCI_LINT_VERSION := v2.15.0
-ACTIONLINT_VERSION := v1.7.12
+include test/local/tools.env
 GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 
@@ -28,7 +29,7 @@ CDK := npx --no-install cdk
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
 ##@ Using it
 .PHONY: local demo
@@ -58,18 +59,22 @@ diff: deps ## Compare ENV with a saved template offline: make diff TEMPLATE=file
 	$(CDK) diff -c env=$(ENV) -c skipBundling=true --template "$(TEMPLATE)"
 
 ##@ Developing it
-.PHONY: test unit vet lint cdk-check fuzz e2e snapshot bench
-test: packages deps magick tools vet lint unit cdk-check fuzz e2e browser ## Everything CI runs: vet, lint, unit, snapshot, fuzz, end-to-end and browser tests
+.PHONY: test unit race vet lint cdk-check fuzz e2e snapshot bench
+test: packages deps magick tools vet lint unit race cdk-check fuzz e2e browser ## Everything CI runs: vet, lint, unit, race, snapshot, fuzz, end-to-end and browser tests
 
-unit: ## Unit, snapshot and layer tests of every module
+unit: packages magick ## Unit, snapshot and layer tests of every module
 	for m in $(MODULES); do (cd $$m && go test -count=1 $$(go list ./... | grep -v /e2e)); done
 	node --test .github/scripts/
 
-vet: ## go vet and gofmt on every module
+race: magick ## The race detector over the handler, storage, failures and the local relay
+	cd function && go test -race -count=1 ./handler/ ./storage/ ./failures/
+	cd test && go test -race -count=1 ./local/
+
+vet: magick ## go vet and gofmt on every module
 	test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo "gofmt: run gofmt -w on the files above"; exit 1; }
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
-lint: tools ## golangci-lint per module, actionlint on the workflows
+lint: packages magick linters ## golangci-lint per module, actionlint on the workflows, shellcheck on the scripts
 	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...); done
 	$(ACTIONLINT)
 	shellcheck -x -P SCRIPTDIR .github/scripts/*.sh layers/imagemagick/*.sh scripts/*.sh
@@ -77,14 +82,14 @@ lint: tools ## golangci-lint per module, actionlint on the workflows
 cdk-check: deps ## Synthesize every stack through the CDK CLI without Docker (cdk-nag must pass)
 	$(CDK) synth -c skipBundling=true -q
 
-fuzz: ## A bounded run of the pipeline fuzzer, seeded with the corpus
-	cd function && go test -run='^$$' -fuzz=FuzzProcess -fuzztime=$${FUZZTIME:-30s} ./pipeline/
+fuzz: magick ## A bounded run of the pipeline fuzzer, seeded with the corpus (FUZZTIME=30s)
+	cd function && go test -run='^$$' -fuzz=FuzzProcess -fuzztime=$(FUZZTIME) ./pipeline/
 
-e2e: ## End-to-end tests through MinIO and the runtime emulator
+e2e: magick emulators ## End-to-end tests through MinIO and the runtime emulator
 	cd test && go test -count=1 -timeout 20m ./e2e/
 
 .PHONY: browser viewer-screenshot
-browser: packages deps bin/local ## The viewer page in headless Chromium: upload, compare, keyboard, 360 px (screenshots in test-results/viewer)
+browser: packages deps magick emulators bin/local ## The viewer page in headless Chromium: upload, compare, keyboard, 360 px (screenshots in test-results/viewer)
 	node --test test/viewer/browser/
 
 viewer-screenshot: ## Refresh docs/img/viewer.png, the README's screenshot of the viewer, from generated images
@@ -97,7 +102,7 @@ bench: packages build ## Speed, size, quality and memory against the references 
 	cd test && go run ./cmd/bench $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
 ##@ Building blocks
-.PHONY: packages deps magick tools build
+.PHONY: packages deps magick tools linters emulators build
 # Debian packages: compilers, shellcheck (without it actionlint silently skips the shell in
 # the workflows), GNU time and the benchmark's references (djpeg/cjpeg, optipng, cwebp), which
 # the benchmark harness's own tests run; Chromium and a font for the viewer's browser test.
@@ -118,7 +123,11 @@ node_modules: package.json package-lock.json
 magick: ## Build ImageMagick 7 into the cache (once per version and flags) and print where
 	bash layers/imagemagick/local.sh build
 
-tools: $(GOLANGCI_LINT) $(ACTIONLINT) ## Linters, MinIO and the Lambda emulator, pinned, built once into the cache
+tools: linters emulators ## Every pinned tool (test/local/tools.env), built once into the cache
+
+linters: $(GOLANGCI_LINT) $(ACTIONLINT) ## golangci-lint and actionlint
+
+emulators: ## MinIO and the Lambda runtime interface emulator (a first MinIO build takes ~8 min)
 	cd test && go run ./cmd/local -tools
 
 $(GOLANGCI_LINT):

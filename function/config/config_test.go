@@ -23,31 +23,25 @@ func TestParseKeepsDefaultsForUnnamedFields(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
-	tests := []struct {
-		name, doc, wantErr string
-	}{
-		{"unknown field", `{"jpegQuality":80}`, "unknown field"},
-		{"empty prefix", `{"sourcePrefix":""}`, "sourcePrefix is empty"},
-		{"leading slash", `{"sourcePrefix":"/uploads/"}`, "must not start with"},
-		{"no suffixes", `{"suffixes":[]}`, "suffixes is empty"},
-		{"empty suffix", `{"suffixes":[".jpg",""]}`, "empty entry"},
-		{"overlapping suffixes", `{"suffixes":[".jpeg","jpeg"]}`, "overlap"},
-		{"duplicate suffixes", `{"suffixes":[".png",".png"]}`, "overlap"},
-		{"jpeg quality", `{"jpeg":{"quality":0}}`, "jpeg.quality 0"},
-		{"png level as jpeg quality", `{"png":{"compressionLevel":80}}`, "png.compressionLevel 80"},
-		{"sampling", `{"jpeg":{"sampling":"4:1:1"}}`, "jpeg.sampling"},
-		{"webp method", `{"webp":{"method":7}}`, "webp.method 7"},
-		{"output format", `{"outputFormat":"bmp"}`, "outputFormat \"bmp\""},
-		{"negative size", `{"maxWidth":-1}`, "maxWidth"},
-		{"zero limit", `{"limits":{"maxPixels":0}}`, "limits must be positive"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tt.doc))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("Parse(%s) error = %v, want one containing %q", tt.doc, err, tt.wantErr)
-			}
-		})
+	for doc, wantErr := range map[string]string{
+		`{"jpegQuality":80}`:              "unknown field",
+		`{"sourcePrefix":""}`:             "sourcePrefix is empty",
+		`{"sourcePrefix":"/uploads/"}`:    "must not start with",
+		`{"suffixes":[]}`:                 "suffixes is empty",
+		`{"suffixes":[".jpg",""]}`:        "empty entry",
+		`{"suffixes":[".jpeg","jpeg"]}`:   "overlap",
+		`{"suffixes":[".png",".png"]}`:    "overlap",
+		`{"jpeg":{"quality":0}}`:          "jpeg.quality 0",
+		`{"png":{"compressionLevel":80}}`: "png.compressionLevel 80",
+		`{"jpeg":{"sampling":"4:1:1"}}`:   "jpeg.sampling",
+		`{"webp":{"method":7}}`:           "webp.method 7",
+		`{"outputFormat":"bmp"}`:          "outputFormat \"bmp\"",
+		`{"maxWidth":-1}`:                 "maxWidth",
+		`{"limits":{"maxPixels":0}}`:      "limits must be positive",
+	} {
+		if _, err := config.Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("Parse(%s) error = %v, want one containing %q", doc, err, wantErr)
+		}
 	}
 }
 

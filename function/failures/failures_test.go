@@ -66,6 +66,7 @@ func (e *sqsEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func newSQS(t *testing.T, e *sqsEndpoint) *sqs.Client {
+	t.Helper()
 	ts := httptest.NewServer(e)
 	t.Cleanup(ts.Close)
 	return sqs.New(sqs.Options{

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
 	"github.com/s3-image-compressor/s3-image-compressor/function/handler"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/metrics"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
@@ -46,61 +46,46 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// corpus is the shared image corpus, relative to the repository root.
-var corpus = filepath.Join("..", "..", "..", "shared", "corpus")
-
-// image reads a corpus file; where the corpus is absent it generates a
-// stand-in with ImageMagick (magick args..., written as a file ending in ext).
-func image(t *testing.T, name, ext string, args ...string) []byte {
-	t.Helper()
-	if b, err := os.ReadFile(filepath.Join(corpus, name)); err == nil {
-		return b
-	}
-	prefix, err := exec.Command("pkg-config", "--variable=prefix", "MagickWand").Output()
-	if err != nil {
-		t.Fatalf("corpus file %s absent and no ImageMagick prefix from pkg-config: %v", name, err)
-	}
-	out := filepath.Join(t.TempDir(), "generated"+ext)
-	magick := filepath.Join(strings.TrimSpace(string(prefix)), "bin", "magick")
-	if msg, err := exec.Command(magick, append(args, out)...).CombinedOutput(); err != nil {
-		t.Fatalf("generate a stand-in for %s: %v: %s", name, err, msg)
-	}
-	t.Logf("corpus file %s absent: using an image generated with magick %s", name, strings.Join(args, " "))
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // photo is a camera JPEG with EXIF and GPS, which the pipeline compresses.
 func photo(t *testing.T) []byte {
-	return image(t, "exifsamples_DSCN0010_gps.jpg", ".jpg", "-size", "640x480", "plasma:fractal", "-quality", "98")
+	t.Helper()
+	return fixture.FileOr(t, "exifsamples_DSCN0010_gps.jpg", func(tb testing.TB) []byte {
+		jpeg := fixture.Pattern(tb, "plasma:fractal", 640, 480, "JPEG", fixture.Quality(98))
+		return fixture.WithAPP1(jpeg, fixture.GPSExif(1))
+	})
+}
+
+// rgba is a PNG with an alpha channel.
+func rgba(t *testing.T) []byte {
+	t.Helper()
+	return fixture.FileOr(t, "libvips_rgba.png", func(tb testing.TB) []byte {
+		return fixture.Pattern(tb, "gradient:none-red", 128, 128, "PNG")
+	})
 }
 
 // truncatedJPEG is a JPEG cut short, which libjpeg would "recover" into a
 // partly grey picture.
 func truncatedJPEG(t *testing.T) []byte {
-	if b, err := os.ReadFile(filepath.Join(corpus, "pillow_truncated_jpeg.jpg")); err == nil {
-		return b
-	}
-	b := image(t, "pillow_truncated_jpeg.jpg", ".jpg", "-size", "256x256", "plasma:fractal")
-	return b[:len(b)/2]
+	t.Helper()
+	return fixture.FileOr(t, "pillow_truncated_jpeg.jpg", func(tb testing.TB) []byte {
+		b := fixture.Pattern(tb, "plasma:fractal", 256, 256, "JPEG")
+		return b[:len(b)/2]
+	})
 }
 
 // bogusHuffmanJPEG is a JPEG whose Huffman table declares more codes than
 // exist, which libjpeg refuses.
 func bogusHuffmanJPEG(t *testing.T) []byte {
-	if b, err := os.ReadFile(filepath.Join(corpus, "mdx_its_jpg_551c2656a4f6f9f5ea7e9945b9081202.jpg")); err == nil {
+	t.Helper()
+	return fixture.FileOr(t, "mdx_its_jpg_551c2656a4f6f9f5ea7e9945b9081202.jpg", func(tb testing.TB) []byte {
+		b := fixture.Pattern(tb, "plasma:fractal", 64, 64, "JPEG")
+		dht := bytes.Index(b, []byte{0xFF, 0xC4})
+		if dht < 0 || len(b) < dht+21 {
+			tb.Fatalf("generated JPEG has no Huffman table to break")
+		}
+		copy(b[dht+5:dht+21], bytes.Repeat([]byte{0xFF}, 16)) // 16 counts of 255 codes: more than 256 symbols
 		return b
-	}
-	b := image(t, "mdx_its_jpg_551c2656a4f6f9f5ea7e9945b9081202.jpg", ".jpg", "-size", "64x64", "plasma:fractal")
-	dht := bytes.Index(b, []byte{0xFF, 0xC4})
-	if dht < 0 || len(b) < dht+21 {
-		t.Fatalf("generated JPEG has no Huffman table to break")
-	}
-	copy(b[dht+5:dht+21], bytes.Repeat([]byte{0xFF}, 16)) // 16 counts of 255 codes: more than 256 symbols
-	return b
+	})
 }
 
 // env is a handler wired to a real S3 API, the real pipeline, a file failure
@@ -187,6 +172,7 @@ func (e *env) handle(t *testing.T, ctx context.Context, ev events.S3Event) (outc
 // checkSourceOnlyRead fails the test if the handler sent anything but GET and
 // HEAD to the source bucket, whatever the outcome.
 func (e *env) checkSourceOnlyRead(t *testing.T) {
+	t.Helper()
 	for _, r := range e.requests.Requests() {
 		if r.Bucket == srcBucket && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			t.Errorf("the handler sent %s %s to the source bucket; it may only read it", r.Method, r.Key)

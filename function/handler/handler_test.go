@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage/storagetest"
@@ -92,7 +92,7 @@ func TestSpecialKeys(t *testing.T) {
 
 func TestBatch(t *testing.T) {
 	e := newEnv(t)
-	png := image(t, "libvips_rgba.png", ".png", "-size", "128x128", "gradient:red-blue")
+	png := rgba(t)
 	recs := []record{
 		e.upload(t, "uploads/photo.jpg", photo(t), nil),
 		e.upload(t, "uploads/rgba.png", png, nil),
@@ -141,8 +141,8 @@ func TestBatch(t *testing.T) {
 	if len(logs) != 4 {
 		t.Fatalf("%d record log lines, want 4", len(logs))
 	}
-	for i, field := range []string{"key", "decision", "bytesIn", "bytesOut", "ms", "etag", "bucket"} {
-		for _, line := range logs {
+	for i, line := range logs {
+		for _, field := range []string{"key", "decision", "bytesIn", "bytesOut", "ms", "etag", "bucket"} {
 			if _, ok := line[field]; !ok {
 				t.Errorf("log line %d lacks %q: %v", i, field, line)
 			}
@@ -164,12 +164,8 @@ func TestDuplicateDeliveryDoesNoWork(t *testing.T) {
 		{"same format", "uploads/dup.jpg", photo, func(*config.Settings) {}, "compressed/dup.jpg"},
 		{"converted to webp", "uploads/dup.jpg", photo, func(s *config.Settings) { s.OutputFormat = "webp" }, "compressed/dup.webp"},
 		{"AVIF becomes JPEG", "uploads/fox.avif", func(t *testing.T) []byte {
-			b, err := os.ReadFile(filepath.Join(corpus, "linku_fox.profile0.8bpc.yuv420.avif"))
-			if err != nil {
-				// The project's ImageMagick policy lets it read AVIF, not write it.
-				t.Skipf("corpus AVIF absent (%v) and ImageMagick may not write one here", err)
-			}
-			return b
+			// The project's ImageMagick policy lets it read AVIF, not write it.
+			return fixture.File(t, "linku_fox.profile0.8bpc.yuv420.avif")
 		}, func(*config.Settings) {}, "compressed/fox.jpg"},
 	}
 	for _, tt := range tests {
@@ -228,7 +224,7 @@ func TestSettingsChangeReprocesses(t *testing.T) {
 func TestOverwrittenSinceTheEvent(t *testing.T) {
 	e := newEnv(t)
 	old := e.upload(t, "uploads/a.jpg", photo(t), nil)
-	png := image(t, "libvips_rgba.png", ".png", "-size", "128x128", "gradient:red-blue")
+	png := rgba(t)
 	current := e.upload(t, "uploads/a.jpg", png, nil)
 
 	resp, err := e.handle(t, context.Background(), s3Event(t, old))

@@ -53,12 +53,11 @@ type Emitter struct {
 	mu           sync.Mutex
 	w            io.Writer
 	functionName string
-	now          func() time.Time
 }
 
 // New writes to w (stdout in the Lambda) with the FunctionName dimension.
 func New(w io.Writer, functionName string) *Emitter {
-	return &Emitter{w: w, functionName: functionName, now: time.Now}
+	return &Emitter{w: w, functionName: functionName}
 }
 
 type metricDefinition struct {
@@ -91,7 +90,7 @@ func (e *Emitter) Emit(values []Value, properties map[string]any) error {
 	}
 	doc[DimensionFunctionName] = e.functionName
 	doc["_aws"] = awsMetadata{
-		Timestamp: e.now().UnixMilli(),
+		Timestamp: time.Now().UnixMilli(),
 		CloudWatchMetrics: []directive{{
 			Namespace:  Namespace,
 			Dimensions: [][]string{{DimensionFunctionName}},

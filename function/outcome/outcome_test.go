@@ -100,29 +100,26 @@ func TestWritten(t *testing.T) {
 }
 
 func TestSniff(t *testing.T) {
-	for _, tc := range []struct {
-		name, head string
-		want       outcome.Format
-	}{
-		{"jpeg", "\xff\xd8\xff\xe0rest", outcome.JPEG},
-		{"png", "\x89PNG\r\n\x1a\nrest", outcome.PNG},
-		{"gif", "GIF89a", outcome.GIF},
-		{"gif87", "GIF87a", outcome.GIF},
-		{"webp", "RIFF\x00\x00\x00\x00WEBPVP8 ", outcome.WebP},
-		{"tiff little-endian", "II*\x00", outcome.TIFF},
-		{"tiff big-endian", "MM\x00*", outcome.TIFF},
-		{"avif", "\x00\x00\x00\x10ftypavif\x00\x00\x00\x00", outcome.AVIF},
-		{"heic", "\x00\x00\x00\x10ftypheic\x00\x00\x00\x00", outcome.HEIC},
-		{"heic by a compatible brand", "\x00\x00\x00\x14ftypXXXX\x00\x00\x00\x00mif1", outcome.HEIC},
-		{"mp4 is not an image", "\x00\x00\x00\x10ftypisom\x00\x00\x00\x00", ""},
-		{"ftyp box longer than the file", "\x00\x00\x01\x00ftypheic\x00\x00\x00\x00", ""},
-		{"bigtiff", "II+\x00", ""},
-		{"text", "hello", ""},
-		{"empty", "", ""},
+	for head, want := range map[string]outcome.Format{
+		"\xff\xd8\xff\xe0rest":         outcome.JPEG,
+		"\x89PNG\r\n\x1a\nrest":        outcome.PNG,
+		"GIF89a":                       outcome.GIF,
+		"GIF87a":                       outcome.GIF,
+		"RIFF\x00\x00\x00\x00WEBPVP8 ": outcome.WebP,
+		"II*\x00":                      outcome.TIFF, // little-endian
+		"MM\x00*":                      outcome.TIFF, // big-endian
+		"\x00\x00\x00\x10ftypavif\x00\x00\x00\x00":     outcome.AVIF,
+		"\x00\x00\x00\x10ftypheic\x00\x00\x00\x00":     outcome.HEIC,
+		"\x00\x00\x00\x14ftypXXXX\x00\x00\x00\x00mif1": outcome.HEIC, // by a compatible brand
+		"\x00\x00\x00\x10ftypisom\x00\x00\x00\x00":     "",           // MP4 is not an image
+		"\x00\x00\x01\x00ftypheic\x00\x00\x00\x00":     "",           // an ftyp box longer than the file
+		"II+\x00": "", // BigTIFF
+		"hello":   "",
+		"":        "",
 	} {
-		got, ok := outcome.Sniff([]byte(tc.head))
-		if got != tc.want || ok != (tc.want != "") {
-			t.Errorf("Sniff(%s) = %q, %v; want %q", tc.name, got, ok, tc.want)
+		got, ok := outcome.Sniff([]byte(head))
+		if got != want || ok != (want != "") {
+			t.Errorf("Sniff(%q) = %q, %v; want %q", head, got, ok, want)
 		}
 	}
 }

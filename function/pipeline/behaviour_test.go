@@ -13,6 +13,7 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
@@ -69,8 +70,8 @@ func TestRefused(t *testing.T) {
 // TestLimits: size, dimension, pixel and frame limits are enforced from the
 // settings, before decoding.
 func TestLimits(t *testing.T) {
-	png := pattern(t, "gradient:red-blue", 300, 200, "PNG")
-	jpg := pattern(t, "plasma:fractal", 300, 200, "JPEG")
+	png := fixture.Pattern(t, "gradient:red-blue", 300, 200, "PNG")
+	jpg := fixture.Pattern(t, "plasma:fractal", 300, 200, "JPEG")
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -81,8 +82,8 @@ func TestLimits(t *testing.T) {
 		{"png width", png, settings(func(s *config.Settings) { s.Limits.MaxDimension = 299 }), outcome.ReasonTooLarge},
 		{"jpeg height", jpg, settings(func(s *config.Settings) { s.Limits.MaxDimension = 199 }), outcome.ReasonTooLarge},
 		{"pixels", jpg, settings(func(s *config.Settings) { s.Limits.MaxPixels = 300*200 - 1 }), outcome.ReasonTooLarge},
-		{"frames", animatedGIF(t, 6), settings(func(s *config.Settings) { s.Limits.MaxFrames = 5 }), outcome.ReasonTooManyFrames},
-		{"bomb header", pngHeaderOnly(20000, 20000), config.Default(), outcome.ReasonTooLarge},
+		{"frames", fixture.AnimatedGIF(t, 6), settings(func(s *config.Settings) { s.Limits.MaxFrames = 5 }), outcome.ReasonTooManyFrames},
+		{"bomb header", fixture.PNGHeaderOnly(20000, 20000), config.Default(), outcome.ReasonTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := process(t, tc.in, tc.s)
@@ -101,7 +102,7 @@ func TestLimits(t *testing.T) {
 // TestResourceLimits: Process sets ImageMagick's limits from the settings,
 // the memory size given to Initialize and the deadline.
 func TestResourceLimits(t *testing.T) {
-	jpg := pattern(t, "plasma:fractal", 64, 64, "JPEG")
+	jpg := fixture.Pattern(t, "plasma:fractal", 64, 64, "JPEG")
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Second)
 	defer cancel()
 	s := settings(func(s *config.Settings) { s.Limits.MaxDimension = 5000; s.Limits.MaxFrames = 20 })
@@ -131,7 +132,7 @@ func TestResourceLimits(t *testing.T) {
 }
 
 func TestContext(t *testing.T) {
-	jpg := pattern(t, "plasma:fractal", 64, 64, "JPEG")
+	jpg := fixture.Pattern(t, "plasma:fractal", 64, 64, "JPEG")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r, err := pipeline.Process(ctx, jpg, config.Default())
@@ -148,7 +149,7 @@ func TestContext(t *testing.T) {
 // TestDecodeWarnings: damage that libjpeg "recovers" from is rejected; the
 // harmless warnings of real photos are not.
 func TestDecodeWarnings(t *testing.T) {
-	jpg := pattern(t, "plasma:fractal", 400, 300, "JPEG")
+	jpg := fixture.Pattern(t, "plasma:fractal", 400, 300, "JPEG")
 	corrupt := append([]byte{}, jpg...)
 	// Markers in the middle of the entropy-coded data: libjpeg warns
 	// "Corrupt JPEG data: ... extraneous bytes" and pads with grey.
@@ -174,7 +175,7 @@ func TestDecodeWarnings(t *testing.T) {
 	}
 	t.Run("xmp warning of a real photo", func(t *testing.T) {
 		// ImageMagick built without libxml warns that it cannot validate XMP.
-		if r := process(t, corpusFile(t, "exifsamples_nikon_d70s_gps.jpg"), config.Default()); r.Decision == outcome.Rejected {
+		if r := process(t, fixture.File(t, "exifsamples_nikon_d70s_gps.jpg"), config.Default()); r.Decision == outcome.Rejected {
 			t.Errorf("rejected: %s", r.Reason)
 		}
 	})
@@ -183,7 +184,7 @@ func TestDecodeWarnings(t *testing.T) {
 // TestJPEGEncoding: quality, progressive and chroma subsampling come from the
 // settings and can be read back from the output.
 func TestJPEGEncoding(t *testing.T) {
-	in := pattern(t, "plasma:fractal", 640, 480, "JPEG", func(mw *imagick.MagickWand) error { return mw.SetImageCompressionQuality(100) })
+	in := fixture.Pattern(t, "plasma:fractal", 640, 480, "JPEG", fixture.Quality(100))
 	for _, tc := range []struct {
 		quality     int
 		sampling    string
@@ -219,7 +220,7 @@ func TestJPEGEncoding(t *testing.T) {
 // level*10+filter, never a JPEG quality).
 func TestPNGCompressionLevel(t *testing.T) {
 	// Stored without compression, so every level makes it smaller.
-	in := pattern(t, "plasma:fractal", 300, 300, "PNG", func(mw *imagick.MagickWand) error { return mw.SetOption("png:compression-level", "0") })
+	in := fixture.Pattern(t, "plasma:fractal", 300, 300, "PNG", func(mw *imagick.MagickWand) error { return mw.SetOption("png:compression-level", "0") })
 	size := map[int]int{}
 	for _, level := range []int{1, 9} {
 		r := process(t, in, settings(func(s *config.Settings) { s.PNG.CompressionLevel = level }))
@@ -236,9 +237,9 @@ func TestPNGCompressionLevel(t *testing.T) {
 
 // TestResize: fit within MaxWidth x MaxHeight after orientation, never enlarge.
 func TestResize(t *testing.T) {
-	landscape := pattern(t, "plasma:fractal", 1200, 800, "JPEG")
-	portrait := withAPP1(landscape, gpsExif(6)) // stored 1200x800, displayed 800x1200
-	gif := animatedGIF(t, 4)                    // 40x30
+	landscape := fixture.Pattern(t, "plasma:fractal", 1200, 800, "JPEG")
+	portrait := fixture.WithAPP1(landscape, fixture.GPSExif(6)) // stored 1200x800, displayed 800x1200
+	gif := fixture.AnimatedGIF(t, 4)                            // 40x30
 	for _, tc := range []struct {
 		name         string
 		in           []byte
@@ -271,10 +272,10 @@ func TestResize(t *testing.T) {
 // output matches the input as a viewer shows it. In the kept-original path
 // the orientation tag survives instead.
 func TestOrientation(t *testing.T) {
-	cases := map[string][]byte{"generated_orient6.jpg": withAPP1(pattern(t, "gradient:red-blue", 300, 200, "JPEG"), gpsExif(6))}
-	if corpusDir() != "" {
-		cases["exifpy_Xiaomi_Mi_9T_12MP_orient6.jpg"] = corpusFile(t, "exifpy_Xiaomi_Mi_9T_12MP_orient6.jpg")
-		cases["recurser_Landscape_5_orient5.jpg"] = corpusFile(t, "recurser_Landscape_5_orient5.jpg")
+	cases := map[string][]byte{"generated_orient6.jpg": fixture.WithAPP1(fixture.Pattern(t, "gradient:red-blue", 300, 200, "JPEG"), fixture.GPSExif(6))}
+	if corpusPresent() {
+		cases["exifpy_Xiaomi_Mi_9T_12MP_orient6.jpg"] = fixture.File(t, "exifpy_Xiaomi_Mi_9T_12MP_orient6.jpg")
+		cases["recurser_Landscape_5_orient5.jpg"] = fixture.File(t, "recurser_Landscape_5_orient5.jpg")
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -304,6 +305,7 @@ func TestOrientation(t *testing.T) {
 
 // viewed decodes an image and applies its EXIF orientation, as a browser does.
 func viewed(t *testing.T, data []byte) *imagick.MagickWand {
+	t.Helper()
 	mw := imagick.NewMagickWand()
 	if err := mw.ReadImageBlob(data); err != nil {
 		t.Fatal(err)
@@ -319,7 +321,7 @@ func viewed(t *testing.T, data []byte) *imagick.MagickWand {
 // ImageMagick falls back to when its memory limit is below the size of the
 // image's samples (here 640x480x3 bytes against 800 kB).
 func TestJPEGOptimizedHuffman(t *testing.T) {
-	in := pattern(t, "plasma:fractal", 640, 480, "JPEG", func(mw *imagick.MagickWand) error { return mw.SetImageCompressionQuality(100) })
+	in := fixture.Pattern(t, "plasma:fractal", 640, 480, "JPEG", fixture.Quality(100))
 	r := process(t, in, settings(func(s *config.Settings) { s.JPEG.Progressive = false; s.Limits.MemoryBytes = 800_000 }))
 	standardDC := []byte{0x00, 0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0} // class 0, id 0, code counts
 	found := false
@@ -340,7 +342,7 @@ func TestJPEGOptimizedHuffman(t *testing.T) {
 
 // TestWebPSettings: quality and method reach the encoder; lossless is lossless.
 func TestWebPSettings(t *testing.T) {
-	in := pattern(t, "plasma:fractal", 320, 240, "PNG", func(mw *imagick.MagickWand) error { return mw.SetImageDepth(8) }) // WebP holds 8 bits
+	in := fixture.Pattern(t, "plasma:fractal", 320, 240, "PNG", fixture.Depth(8)) // WebP holds 8 bits
 	size := func(w config.WebP) pipeline.Result {
 		r := process(t, in, settings(func(s *config.Settings) { s.OutputFormat = "webp"; s.WebP = w }))
 		if r.FormatOut != "webp" {

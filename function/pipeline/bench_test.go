@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
@@ -13,31 +14,32 @@ import (
 // images otherwise.
 func BenchmarkProcess(b *testing.B) {
 	resized := settings(func(s *config.Settings) { s.MaxWidth, s.MaxHeight = 1600, 1600 })
+	photo := func(format string) func(testing.TB) []byte {
+		return func(tb testing.TB) []byte { return fixture.Pattern(tb, "plasma:fractal", 4000, 3000, format) }
+	}
 	cases := []struct {
-		name, file, spec, format string
-		s                        config.Settings
+		name, file string
+		standIn    func(testing.TB) []byte // nil: the case needs the corpus
+		s          config.Settings
 	}{
-		{"jpeg-12MP", "exifpy_Xiaomi_Mi_9T_12MP_orient6.jpg", "plasma:fractal", "JPEG", config.Default()},
-		{"jpeg-12MP-fit1600", "exifpy_Xiaomi_Mi_9T_12MP_orient6.jpg", "plasma:fractal", "JPEG", resized},
-		{"jpeg-8MP", "exifsamples_iphone6_hdr_NO_gps.jpg", "plasma:fractal", "JPEG", config.Default()},
-		{"png-photo", "kodak_kodim01.png", "plasma:fractal", "PNG", config.Default()},
-		{"png-16bit", "libvips_sample_16bit_rgb.png", "gradient:red-blue", "PNG", config.Default()},
-		{"gif-animated-42", "pillow_iss634_animated.gif", "", "", config.Default()},
-		{"webp-lossless", "libwebptd_lossless_color_transform.webp", "plasma:fractal", "WEBP", config.Default()},
-		{"heic-to-jpeg", "exifsamples_IMG_5195.heic", "", "", config.Default()},
+		{"jpeg-12MP", "exifpy_Xiaomi_Mi_9T_12MP_orient6.jpg", photo("JPEG"), config.Default()},
+		{"jpeg-12MP-fit1600", "exifpy_Xiaomi_Mi_9T_12MP_orient6.jpg", photo("JPEG"), resized},
+		{"jpeg-8MP", "exifsamples_iphone6_hdr_NO_gps.jpg", photo("JPEG"), config.Default()},
+		{"png-photo", "kodak_kodim01.png", photo("PNG"), config.Default()},
+		{"png-16bit", "libvips_sample_16bit_rgb.png", func(tb testing.TB) []byte {
+			return fixture.Pattern(tb, "gradient:red-blue", 4000, 3000, "PNG", fixture.Depth(16))
+		}, config.Default()},
+		{"gif-animated-42", "pillow_iss634_animated.gif", func(tb testing.TB) []byte { return fixture.AnimatedGIF(tb, 42) }, config.Default()},
+		{"webp-lossless", "libwebptd_lossless_color_transform.webp", photo("WEBP"), config.Default()},
+		{"heic-to-jpeg", "exifsamples_IMG_5195.heic", nil, config.Default()},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			var in []byte
-			switch {
-			case corpusDir() != "":
-				in = corpusFile(b, c.file)
-			case c.spec != "":
-				in = pattern(b, c.spec, 4000, 3000, c.format)
-			case c.name == "gif-animated-42":
-				in = animatedGIF(b, 42)
-			default:
-				b.Skip("needs the shared corpus")
+			if c.standIn == nil {
+				in = fixture.File(b, c.file)
+			} else {
+				in = fixture.FileOr(b, c.file, c.standIn)
 			}
 			b.SetBytes(int64(len(in)))
 			var r pipeline.Result

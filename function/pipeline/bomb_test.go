@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
@@ -20,20 +21,21 @@ const bombChildEnv = "PIPELINE_BOMB_CHILD"
 
 // bombs are files that declare far more pixels than they hold.
 func bombs(t *testing.T) map[string][]byte {
-	jpg := pattern(t, "plasma:fractal", 16, 16, "JPEG")
+	t.Helper()
+	jpg := fixture.Pattern(t, "plasma:fractal", 16, 16, "JPEG")
 	sof := bytes.Index(jpg, []byte{0xFF, 0xC0})
 	huge := append([]byte{}, jpg...)
 	copy(huge[sof+5:], []byte{0xFF, 0xDC, 0xFF, 0xDC}) // 65500x65500
 	gif := append([]byte("GIF89a\xff\xff\xff\xff\x00\x00\x00"), ",\x00\x00\x00\x00\xff\xff\xff\xff\x00\x02\x02\x4c\x01\x00;"...)
 	set := map[string][]byte{
-		"generated png 65535x65535":  pngHeaderOnly(65535, 65535),
-		"generated png 16384x16384":  pngHeaderOnly(16384, 16384),
+		"generated png 65535x65535":  fixture.PNGHeaderOnly(65535, 65535),
+		"generated png 16384x16384":  fixture.PNGHeaderOnly(16384, 16384),
 		"generated jpeg 65500x65500": huge,
 		"generated gif 65535x65535":  gif,
 	}
-	for _, s := range corpus(t) {
-		if s.category == "bomb" {
-			set[s.name] = s.data
+	for _, s := range fixture.Corpus(t) {
+		if s.Category == "bomb" {
+			set[s.Name] = s.Data
 		}
 	}
 	return set

@@ -12,6 +12,7 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
@@ -121,9 +122,9 @@ func TestPNGColourChunksKept(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra [][]byte
 			for typ, data := range tc.chunks {
-				extra = append(extra, pngChunk(typ, data))
+				extra = append(extra, fixture.PNGChunk(typ, data))
 			}
-			text := pngChunk("tEXt", []byte("Author\x00someone"))
+			text := fixture.PNGChunk("tEXt", []byte("Author\x00someone"))
 			in := insertAfterIHDR(uncompressedPNG(t, tc.grey), append(extra, text)...)
 			r := process(t, in, config.Default())
 			if r.Decision != outcome.Compressed {
@@ -157,9 +158,9 @@ func TestPNGColourChunksKept(t *testing.T) {
 
 // TestICCKeptInJPEG: the colour profile of a photo survives, its EXIF does not.
 func TestICCKeptInJPEG(t *testing.T) {
-	in := withAPP1(pattern(t, "plasma:fractal", 300, 200, "JPEG", func(mw *imagick.MagickWand) error {
+	in := fixture.WithAPP1(fixture.Pattern(t, "plasma:fractal", 300, 200, "JPEG", func(mw *imagick.MagickWand) error {
 		return firstErr(mw.SetImageCompressionQuality(98), mw.SetImageProfile("icc", testICC()))
-	}), gpsExif(1))
+	}), fixture.GPSExif(1))
 	r := process(t, in, config.Default())
 	if r.Decision != outcome.Compressed {
 		t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
@@ -51,30 +52,30 @@ var validDespiteCategory = map[string]string{
 
 func TestCorpus(t *testing.T) {
 	s := config.Default()
-	for _, smp := range corpus(t) {
-		t.Run(smp.name, func(t *testing.T) {
-			want, ok := categories[smp.category]
+	for _, smp := range fixture.Corpus(t) {
+		t.Run(smp.Name, func(t *testing.T) {
+			want, ok := categories[smp.Category]
 			if !ok {
-				t.Fatalf("no expectation for category %q", smp.category)
+				t.Fatalf("no expectation for category %q", smp.Category)
 			}
 			decisions, check := want.decisions, want.check
-			if why, ok := validDespiteCategory[smp.name]; ok {
-				t.Logf("accepted although filed as %s: %s", smp.category, why)
+			if why, ok := validDespiteCategory[smp.Name]; ok {
+				t.Logf("accepted although filed as %s: %s", smp.Category, why)
 				decisions, check = accept, nil
 			}
-			r, err := pipeline.Process(context.Background(), smp.data, s)
+			r, err := pipeline.Process(context.Background(), smp.Data, s)
 			if err != nil {
 				t.Fatalf("Process: %v (a corpus file must never fail transiently)", err)
 			}
-			if r.Decision == outcome.Rejected && smp.category == "heic-avif" && !canRead(smp.data) {
+			if r.Decision == outcome.Rejected && smp.Category == "heic-avif" && !canRead(smp.Data) {
 				t.Skipf("this ImageMagick build cannot read %s: %s", r.FormatIn, r.Reason)
 			}
 			if !slices.Contains(decisions, r.Decision) {
 				t.Fatalf("decision %s (%s), want one of %v", r.Decision, r.Reason, decisions)
 			}
-			checkInvariants(t, smp.data, r)
+			checkInvariants(t, smp.Data, r)
 			if check != nil && !t.Failed() {
-				check(t, smp.data, r)
+				check(t, smp.Data, r)
 			}
 			if r.Decision != outcome.Rejected {
 				t.Logf("%s %d -> %d bytes (%.1f%%) %s", r.Decision, r.BytesIn, r.BytesOut, 100*float64(r.BytesOut)/float64(r.BytesIn), r.Reason)
@@ -139,6 +140,7 @@ func checkInvariants(t *testing.T, in []byte, r pipeline.Result) {
 // displayed is the output's size once its EXIF orientation (if any) is applied;
 // for animations, the canvas.
 func displayed(t *testing.T, data []byte) (int, int) {
+	t.Helper()
 	mw := readBack(t, data)
 	if mw.GetNumberImages() > 1 {
 		w, h, _, _, err := mw.GetImagePage()
@@ -192,6 +194,7 @@ func checkReason(word string) func(*testing.T, []byte, pipeline.Result) {
 }
 
 func checkSmaller(t *testing.T, in []byte, r pipeline.Result) {
+	t.Helper()
 	if r.BytesOut >= len(in) {
 		t.Errorf("photo output %d bytes, want fewer than the input %d", r.BytesOut, len(in))
 	}
@@ -199,6 +202,7 @@ func checkSmaller(t *testing.T, in []byte, r pipeline.Result) {
 
 // checkLossless compares every pixel (colour and alpha) of input and output.
 func checkLossless(t *testing.T, in []byte, r pipeline.Result) {
+	t.Helper()
 	a, b := readBack(t, in), readBack(t, r.Output)
 	if a.GetImageWidth() != b.GetImageWidth() || a.GetImageHeight() != b.GetImageHeight() {
 		t.Fatalf("size changed: %dx%d -> %dx%d", a.GetImageWidth(), a.GetImageHeight(), b.GetImageWidth(), b.GetImageHeight())
@@ -211,12 +215,14 @@ func checkLossless(t *testing.T, in []byte, r pipeline.Result) {
 }
 
 func checkDepth16(t *testing.T, in []byte, r pipeline.Result) {
+	t.Helper()
 	if got := readBack(t, r.Output).GetImageDepth(); got != 16 {
 		t.Errorf("output depth %d, want 16 (input depth %d)", got, readBack(t, in).GetImageDepth())
 	}
 }
 
 func checkAlphaKept(t *testing.T, in []byte, r pipeline.Result) {
+	t.Helper()
 	if a, b := readBack(t, in).GetImageAlphaChannel(), readBack(t, r.Output).GetImageAlphaChannel(); a != b {
 		t.Errorf("alpha channel %v in the output, %v in the input", b, a)
 	}
@@ -224,6 +230,7 @@ func checkAlphaKept(t *testing.T, in []byte, r pipeline.Result) {
 
 // checkAnimation: every frame, the timing and the looping survive.
 func checkAnimation(t *testing.T, in []byte, r pipeline.Result) {
+	t.Helper()
 	a, b := readBack(t, in), readBack(t, r.Output)
 	if a.GetNumberImages() != b.GetNumberImages() {
 		t.Errorf("%d frames in the output, %d in the input", b.GetNumberImages(), a.GetNumberImages())
@@ -250,13 +257,14 @@ func totalDelay(mw *imagick.MagickWand) uint {
 // bottom right (Pillow's own CMYK test asserts the same); the generated
 // stand-in is a red-to-blue gradient.
 func checkCMYK(t *testing.T, in []byte, r pipeline.Result) {
+	t.Helper()
 	mw := readBack(t, r.Output)
 	if cs := mw.GetImageColorspace(); cs != imagick.COLORSPACE_SRGB && cs != imagick.COLORSPACE_GRAY {
 		t.Errorf("output colour space %d, want sRGB", cs)
 	}
 	w, h := int(mw.GetImageWidth()), int(mw.GetImageHeight())
 	bottom := [3]float64{0, 0, 0} // black
-	if bytes.Contains(in, []byte("generated")) || corpusDir() == "" {
+	if bytes.Contains(in, []byte("generated")) || !corpusPresent() {
 		bottom = [3]float64{0, 0, 1} // blue
 	}
 	for _, p := range []struct {
@@ -280,6 +288,7 @@ func checkCMYK(t *testing.T, in []byte, r pipeline.Result) {
 
 // checkWebP: a lossless WebP stays lossless.
 func checkWebP(t *testing.T, in []byte, r pipeline.Result) {
+	t.Helper()
 	if r.Decision == outcome.Compressed && isVP8L(in) {
 		if !isVP8L(r.Output) {
 			t.Error("a lossless WebP was re-encoded lossy")
@@ -291,6 +300,7 @@ func checkWebP(t *testing.T, in []byte, r pipeline.Result) {
 func isVP8L(b []byte) bool { return bytes.Contains(b[:min(len(b), 64)], []byte("VP8L")) }
 
 func checkConvertedToJPEG(t *testing.T, _ []byte, r pipeline.Result) {
+	t.Helper()
 	if r.FormatOut != "jpeg" || r.Extension != ".jpg" {
 		t.Errorf("%s became %s with extension %q, want jpeg and \".jpg\"", r.FormatIn, r.FormatOut, r.Extension)
 	}

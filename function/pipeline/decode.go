@@ -81,7 +81,7 @@ func limit(j *job) error {
 	mw := imagick.NewMagickWand()
 	defer mw.Destroy()
 	if err := mw.PingImageBlob(j.in); err != nil {
-		return classify(j.ctx, "read header", err)
+		return j.classify("read header", err)
 	}
 	if err := sameFormat(mw, j.inFmt); err != nil {
 		return err
@@ -158,12 +158,12 @@ func decode(j *job) error {
 		w, h := storedSize(j.head, tw, th)
 		if w < j.head.width || h < j.head.height {
 			if err := mw.SetOption("jpeg:size", fmt.Sprintf("%dx%d", w, h)); err != nil {
-				return err
+				return j.classify("decode", err)
 			}
 		}
 	}
 	if err := mw.ReadImageBlob(j.in); err != nil {
-		return classify(j.ctx, "decode", err)
+		return j.classify("decode", err)
 	}
 	if err := decodeWarning(mw, j.inFmt); err != nil {
 		return err

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
 	"strconv"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
@@ -25,7 +24,7 @@ func encode(j *job) error {
 	case outcome.TIFF:
 		err = encodeTIFF(j)
 	default:
-		err = fmt.Errorf("no encoder for %s", j.outFmt)
+		err = reject(outcome.ReasonNotAllowed, "no encoder writes %s", j.outFmt)
 	}
 	return err
 }
@@ -49,7 +48,7 @@ func encodeJPEG(j *job) error {
 	if j.s.JPEG.Progressive {
 		interlace = imagick.INTERLACE_JPEG
 	}
-	err := firstError(
+	err := j.classify("encode jpeg",
 		mw.SetImageFormat(coders[outcome.JPEG]),
 		setQuality(mw, uint(j.s.JPEG.Quality)),
 		mw.SetInterlaceScheme(interlace),
@@ -85,14 +84,14 @@ const pngSmallPixels = 4_000_000
 // (and the writer turns grey-looking RGB into grey).
 func encodePNG(j *job) error {
 	mw := j.mw
-	if err := firstError(
+	if err := j.classify("encode png",
 		mw.SetImageFormat(coders[outcome.PNG]),
 		mw.SetOption("png:exclude-chunks", pngChunksExcluded),
 	); err != nil {
 		return err
 	}
 	if depth, colourType, ok := pngIHDR(j.in); ok && j.inFmt == outcome.PNG && len(mw.GetImageProfile("icc")) > 0 {
-		if err := firstError(
+		if err := j.classify("encode png",
 			mw.SetOption("png:color-type", strconv.Itoa(int(colourType))),
 			mw.SetOption("png:bit-depth", strconv.Itoa(int(depth))),
 		); err != nil {
@@ -136,7 +135,7 @@ func pngAttempt(j *job, quality uint) error {
 		return err
 	}
 	if err := setQuality(j.mw, quality); err != nil {
-		return err
+		return j.classify("encode png", err)
 	}
 	return j.writeBlob("encode png")
 }
@@ -160,7 +159,7 @@ func encodeWebP(j *job) error {
 	if lossless {
 		quality = 100
 	}
-	err := firstError(
+	err := j.classify("encode webp",
 		mw.SetImageFormat(coders[outcome.WebP]),
 		setQuality(mw, quality),
 		mw.SetOption("webp:method", strconv.Itoa(j.s.WebP.Method)),
@@ -183,16 +182,18 @@ func encodeWebP(j *job) error {
 // dither noise defeats the frame optimisation.
 func encodeGIF(j *job) error {
 	if j.frames > 1 {
-		coalesced := j.mw.CoalesceImages()
-		optimized := coalesced.OptimizeImageLayers()
-		coalesced.Destroy()
-		j.setWand(optimized)
+		if err := j.derive("coalesce gif", j.mw.CoalesceImages()); err != nil {
+			return err
+		}
+		if err := j.derive("optimize gif", j.mw.OptimizeImageLayers()); err != nil {
+			return err
+		}
 		if err := j.mw.OptimizeImageTransparency(); err != nil {
-			return classify(j.ctx, "optimize gif", err)
+			return j.classify("optimize gif", err)
 		}
 	}
 	err := eachFrame(j.mw, func() error {
-		return firstError(
+		return j.classify("encode gif",
 			j.mw.SetImageFormat(coders[outcome.GIF]),
 			j.mw.SetImageArtifact("dither", "None"),
 		)
@@ -207,7 +208,7 @@ func encodeGIF(j *job) error {
 // every page.
 func encodeTIFF(j *job) error {
 	err := eachFrame(j.mw, func() error {
-		return firstError(
+		return j.classify("encode tiff",
 			j.mw.SetImageFormat(coders[outcome.TIFF]),
 			j.mw.SetCompression(imagick.COMPRESSION_ZIP), // the writer prefers the wand's over the image's
 			j.mw.SetImageCompression(imagick.COMPRESSION_ZIP),
@@ -223,7 +224,10 @@ func encodeTIFF(j *job) error {
 // setQuality sets the quality both where the JPEG and WebP writers read it
 // (the image) and where the PNG and TIFF writers do (the wand's image info).
 func setQuality(mw *imagick.MagickWand, q uint) error {
-	return firstError(mw.SetCompressionQuality(q), mw.SetImageCompressionQuality(q))
+	if err := mw.SetCompressionQuality(q); err != nil {
+		return err
+	}
+	return mw.SetImageCompressionQuality(q)
 }
 
 // writeBlob encodes all frames into j.out.
@@ -231,23 +235,11 @@ func (j *job) writeBlob(what string) error {
 	j.mw.ResetIterator()
 	blob, err := j.mw.GetImagesBlob()
 	if err != nil {
-		return classify(j.ctx, what, err)
+		return j.classify(what, err)
 	}
 	if len(blob) == 0 {
-		return fmt.Errorf("%s: ImageMagick produced no bytes", what)
+		return reject(outcome.ReasonCorrupt, "%s: ImageMagick wrote no bytes", what)
 	}
 	j.out = blob
-	return nil
-}
-
-// firstError returns the first non-nil error. Its arguments are all evaluated
-// first, so it only groups calls that are harmless after a failed one
-// (setting options on a wand).
-func firstError(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
 	return nil
 }

@@ -24,32 +24,63 @@ var exceptionKinds = func() map[string]imagick.ExceptionType {
 	return kinds
 }()
 
-// exception splits an ImageMagick error into its type and a readable message
-// (without the "@ error/file.c/Function/line" location and the empty file
-// name of blobs). ok is false for errors that did not come from ImageMagick.
+// exception splits an ImageMagick error into its type (0 when imagick names
+// one this table lacks) and a readable message (without the "@
+// error/file.c/Function/line" location and the empty file name of blobs). ok
+// is false for errors that did not come from ImageMagick.
 func exception(err error) (kind imagick.ExceptionType, msg string, ok bool) {
 	var mwe *imagick.MagickWandException
 	if !errors.As(err, &mwe) {
 		return 0, "", false
 	}
 	name, msg, _ := strings.Cut(mwe.Error(), ": ")
-	kind, ok = exceptionKinds[name]
+	kind = exceptionKinds[name]
 	if i := strings.Index(msg, " @ "); i >= 0 {
 		msg = msg[:i]
 	}
 	msg = strings.TrimSpace(strings.ReplaceAll(msg, "`'", ""))
-	return kind, msg, ok
+	return kind, msg, true
 }
 
 // family strips the severity from an exception type: ImageMagick numbers
 // them 3xx warning, 4xx error, 7xx fatal, with the same last two digits.
 func family(kind imagick.ExceptionType) imagick.ExceptionType { return kind % 100 }
 
+// classify is classify for the job's context and the first non-nil of errs
+// (all evaluated first, so it only groups calls that are harmless after a
+// failed one, such as setting options on a wand); nil when all are nil.
+// Every error an ImageMagick call returns goes through it, because Process
+// promises that only a retry can help with the errors it returns.
+func (j *job) classify(what string, errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return classify(j.ctx, what, err)
+		}
+	}
+	return nil
+}
+
+// derive makes derived, which an ImageMagick call made from the job's wand
+// (CoalesceImages, OptimizeImageLayers), the job's wand. Such calls return a
+// wand around nothing when they fail; the failure is then classified.
+func (j *job) derive(what string, derived *imagick.MagickWand) error {
+	if !derived.IsVerified() {
+		// Never destroyed, so never uncounted: Terminate waits for the count.
+		derived.DecreaseCount()
+		if err := j.mw.GetLastError(); err != nil {
+			return j.classify(what, err)
+		}
+		return reject(outcome.ReasonCorrupt, "%s: ImageMagick returned no image", what)
+	}
+	j.setWand(derived)
+	return nil
+}
+
 // classify turns an ImageMagick failure into the pipeline's outcome: a
 // rejection naming what was wrong with the image, or, when the time limit
 // derived from ctx's deadline ran out, a retryable error. Errors that did not
-// come from ImageMagick are returned as they are. what names the failing
-// operation ("decode", "encode jpeg").
+// come from ImageMagick (none of its calls returns one) are returned as they
+// are. what names the failing operation ("decode", "encode jpeg").
 func classify(ctx context.Context, what string, err error) error {
 	kind, msg, ok := exception(err)
 	if !ok {
@@ -112,6 +143,8 @@ func decodeWarning(mw *imagick.MagickWand, f outcome.Format) error {
 	switch {
 	case !ok:
 		return fmt.Errorf("decode: %w", err)
+	case kind == 0:
+		return reject(outcome.ReasonCorrupt, "decode: a warning of a type this build does not know may hide data corruption: %s", msg)
 	case kind >= imagick.EXCEPTION_ERROR, kind == imagick.WARNING_CORRUPT_IMAGE:
 		return reject(outcome.ReasonCorrupt, "decode: %s", msg)
 	case f == outcome.JPEG && kind > imagick.WARNING_CORRUPT_IMAGE:

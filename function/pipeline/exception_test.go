@@ -92,3 +92,20 @@ func timeLimitError(t *testing.T) error {
 	}
 	return err
 }
+
+// TestDeriveFailureIsARejection: CoalesceImages on a wand without images
+// returns a wand around nothing; derive must turn that into a rejection (not
+// an error, not a crash on the next call) and give back the wand count that
+// Terminate in TestMain waits for.
+func TestDeriveFailureIsARejection(t *testing.T) {
+	j := &job{ctx: context.Background(), mw: imagick.NewMagickWand()}
+	defer j.close()
+	err := j.derive("coalesce", j.mw.CoalesceImages())
+	var r *rejection
+	if !errors.As(err, &r) || outcome.Word(r.reason) != outcome.ReasonCorrupt {
+		t.Errorf("derive of a failed CoalesceImages = %v, want a %q rejection", err, outcome.ReasonCorrupt)
+	}
+	if !j.mw.IsVerified() {
+		t.Error("the job lost its wand")
+	}
+}

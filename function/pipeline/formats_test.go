@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
@@ -18,8 +18,8 @@ import (
 // TestConversions: OutputFormat converts and names the new extension; a
 // conversion is kept even when larger (the format is what was asked for).
 func TestConversions(t *testing.T) {
-	jpg := pattern(t, "plasma:fractal", 400, 300, "JPEG")
-	alpha := pattern(t, "gradient:none-red", 100, 100, "PNG")
+	jpg := fixture.Pattern(t, "plasma:fractal", 400, 300, "JPEG")
+	alpha := fixture.Pattern(t, "gradient:none-red", 100, 100, "PNG")
 	for _, tc := range []struct {
 		name, output string
 		in           []byte
@@ -90,8 +90,7 @@ func TestExpectedExtensionByName(t *testing.T) {
 // TestHEIC: HEIC and AVIF become JPEG when the build reads them. The layer's
 // own samples are used when the shared corpus is absent.
 func TestHEIC(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "layers", "imagemagick", "testdata")
+	dir := filepath.Join(fixture.Root(), "layers", "imagemagick", "testdata")
 	for _, name := range []string{"sample.heic", "sample.avif"} {
 		t.Run(name, func(t *testing.T) {
 			in, err := os.ReadFile(filepath.Join(dir, name))
@@ -123,17 +122,17 @@ func apng(t *testing.T, png []byte) []byte {
 		b = append(b, h...)
 		return append(b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 10, 0, 0) // offsets 0, delay 1/10, no dispose/blend
 	}
-	actl := pngChunk("acTL", []byte{0, 0, 0, 2, 0, 0, 0, 0})
-	second := append(pngChunk("fcTL", fctl(1)), pngChunk("fdAT", append([]byte{0, 0, 0, 2}, idat...))...)
+	actl := fixture.PNGChunk("acTL", []byte{0, 0, 0, 2, 0, 0, 0, 0})
+	second := append(fixture.PNGChunk("fcTL", fctl(1)), fixture.PNGChunk("fdAT", append([]byte{0, 0, 0, 2}, idat...))...)
 	end := idatAt + 12 + n
-	return bytes.Join([][]byte{insertAfterIHDR(png[:idatAt], actl, pngChunk("fcTL", fctl(0))), png[idatAt:end], second, png[end:]}, nil)
+	return bytes.Join([][]byte{insertAfterIHDR(png[:idatAt], actl, fixture.PNGChunk("fcTL", fctl(0))), png[idatAt:end], second, png[end:]}, nil)
 }
 
 // TestAnimationsKept: an APNG is never flattened to its first frame, and an
 // animation the output format cannot hold is kept whole.
 func TestAnimationsKept(t *testing.T) {
-	text := pngChunk("tEXt", []byte("Comment\x00private"))
-	animated := apng(t, insertAfterIHDR(pattern(t, "plasma:fractal", 60, 40, "PNG"), text))
+	text := fixture.PNGChunk("tEXt", []byte("Comment\x00private"))
+	animated := apng(t, insertAfterIHDR(fixture.Pattern(t, "plasma:fractal", 60, 40, "PNG"), text))
 	r := process(t, animated, config.Default())
 	if r.Decision != outcome.KeptOriginal || !strings.HasPrefix(r.Reason, outcome.ReasonAnimatedPNG) {
 		t.Fatalf("APNG: %s (%s), want kept-original with %q", r.Decision, r.Reason, outcome.ReasonAnimatedPNG)
@@ -147,7 +146,7 @@ func TestAnimationsKept(t *testing.T) {
 		t.Error("APNG output keeps its text chunk")
 	}
 
-	gif := animatedGIF(t, 3)
+	gif := fixture.AnimatedGIF(t, 3)
 	r = process(t, gif, settings(func(s *config.Settings) { s.OutputFormat = "webp" }))
 	if r.Decision != outcome.KeptOriginal || !strings.HasPrefix(r.Reason, outcome.ReasonMultiFrame) || r.FormatOut != "gif" || r.Extension != "" {
 		t.Errorf("animated GIF with outputFormat webp: %s %s %q (%s); want kept-original gif with %q", r.Decision, r.FormatOut, r.Extension, r.Reason, outcome.ReasonMultiFrame)
@@ -161,7 +160,7 @@ func TestAnimationsKept(t *testing.T) {
 // with every page.
 func TestTIFF(t *testing.T) {
 	uncompressed := func(mw *imagick.MagickWand) error { return mw.SetImageCompression(imagick.COMPRESSION_NO) }
-	single := pattern(t, "gradient:red-blue", 200, 100, "TIFF", uncompressed)
+	single := fixture.Pattern(t, "gradient:red-blue", 200, 100, "TIFF", uncompressed)
 	pages := imagick.NewMagickWand()
 	defer pages.Destroy()
 	for _, spec := range []string{"gradient:red-blue", "gradient:green-yellow", "xc:gray"} {
@@ -204,8 +203,8 @@ func TestTIFFFallback(t *testing.T) {
 	deflate9 := func(mw *imagick.MagickWand) error {
 		return firstErr(mw.SetCompression(imagick.COMPRESSION_ZIP), mw.SetCompressionQuality(90))
 	}
-	plain := pattern(t, "plasma:fractal", 200, 100, "TIFF", deflate9)
-	private := pattern(t, "plasma:fractal", 200, 100, "TIFF", deflate9, func(mw *imagick.MagickWand) error {
+	plain := fixture.Pattern(t, "plasma:fractal", 200, 100, "TIFF", deflate9)
+	private := fixture.Pattern(t, "plasma:fractal", 200, 100, "TIFF", deflate9, func(mw *imagick.MagickWand) error {
 		return firstErr(mw.SetImageProperty("comment", "at home"), mw.SetImageProperty("tiff:artist", "someone"))
 	})
 	if !bytes.Contains(private, []byte("at home")) {

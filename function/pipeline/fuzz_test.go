@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
@@ -22,13 +23,13 @@ import (
 //
 //	go test -run='^$' -fuzz=FuzzProcess -fuzztime=30s ./pipeline/
 func FuzzProcess(f *testing.F) {
-	f.Add(pattern(f, "plasma:fractal", 16, 16, "JPEG"), uint8(0))
-	f.Add(pattern(f, "gradient:red-blue", 16, 16, "PNG"), uint8(1))
-	f.Add(pattern(f, "plasma:fractal", 16, 16, "WEBP"), uint8(2))
-	f.Add(animatedGIF(f, 3), uint8(3))
-	for _, s := range corpus(f) {
-		if len(s.data) < 100<<10 {
-			f.Add(s.data, uint8(len(s.name)))
+	f.Add(fixture.Pattern(f, "plasma:fractal", 16, 16, "JPEG"), uint8(0))
+	f.Add(fixture.Pattern(f, "gradient:red-blue", 16, 16, "PNG"), uint8(1))
+	f.Add(fixture.Pattern(f, "plasma:fractal", 16, 16, "WEBP"), uint8(2))
+	f.Add(fixture.AnimatedGIF(f, 3), uint8(3))
+	for _, s := range fixture.Corpus(f) {
+		if len(s.Data) < 100<<10 {
+			f.Add(s.Data, uint8(len(s.Name)))
 		}
 	}
 	// Small limits keep each run fast; the variant byte picks output

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
@@ -50,11 +51,11 @@ func TestNoLeak(t *testing.T) {
 		in []byte
 		s  config.Settings
 	}{
-		{pattern(t, "plasma:fractal", 64, 48, "JPEG"), config.Default()},
-		{animatedGIF(t, 4), config.Default()},
-		{animatedGIF(t, 3), resized},
-		{pattern(t, "gradient:red-blue", 64, 48, "PNG"), settings(func(s *config.Settings) { s.PNG.CompressionLevel = 0 })},
-		{pattern(t, "plasma:fractal", 64, 48, "JPEG")[:400], config.Default()},
+		{fixture.Pattern(t, "plasma:fractal", 64, 48, "JPEG"), config.Default()},
+		{fixture.AnimatedGIF(t, 4), config.Default()},
+		{fixture.AnimatedGIF(t, 3), resized},
+		{fixture.Pattern(t, "gradient:red-blue", 64, 48, "PNG"), settings(func(s *config.Settings) { s.PNG.CompressionLevel = 0 })},
+		{fixture.Pattern(t, "plasma:fractal", 64, 48, "JPEG")[:400], config.Default()},
 	}
 	run := func(n int) {
 		for i := range n {

@@ -42,9 +42,10 @@ type Result struct {
 
 // Process runs the steps over one image. Rejections (not an image, format not
 // allowed, too large, corrupt, policy-denied) are a Result with Decision
-// Rejected and a nil error. A non-nil error means the call may succeed when
-// retried: ctx was cancelled or its deadline passed, or ImageMagick is not
-// initialized.
+// outcome.Rejected and a nil error: no input, however damaged, makes Process
+// fail. A non-nil error means the call may succeed when retried: ctx was
+// cancelled or its deadline passed (ImageMagick's time limit included), or
+// ImageMagick is not initialized or refused a resource limit.
 func Process(ctx context.Context, input []byte, s config.Settings) (Result, error) {
 	formats, err := readableFormats()
 	if err != nil {
@@ -73,7 +74,8 @@ func Process(ctx context.Context, input []byte, s config.Settings) (Result, erro
 }
 
 // A step works on the job; it ends processing early by returning a rejection
-// or a keeping, and fails it with any other error.
+// or a keeping, and fails it with any other error, which must be one a retry
+// can cure (ImageMagick's errors go through job.classify).
 type step struct {
 	name string
 	run  func(*job) error

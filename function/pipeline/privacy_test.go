@@ -3,17 +3,17 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
 // hasGPS reports whether ImageMagick finds EXIF GPS fields in an image.
 func hasGPS(t *testing.T, data []byte) bool {
+	t.Helper()
 	return len(readBack(t, data).GetImageProperties("exif:GPS*")) > 0
 }
 
@@ -24,10 +24,10 @@ func TestGPSNeverLeaks(t *testing.T) {
 	keepSettings := config.Default()
 	keepSettings.JPEG.Quality = 100
 	keepSettings.JPEG.Sampling = "4:4:4"
-	inputs := map[string][]byte{"generated_gps.jpg": withAPP1(pattern(t, "plasma:fractal", 300, 200, "JPEG"), gpsExif(1))}
-	if corpusDir() != "" {
+	inputs := map[string][]byte{"generated_gps.jpg": fixture.WithAPP1(fixture.Pattern(t, "plasma:fractal", 300, 200, "JPEG"), fixture.GPSExif(1))}
+	if corpusPresent() {
 		for _, name := range []string{"exifsamples_DSCN0010_gps.jpg", "exifsamples_nikon_d70s_gps.jpg", "exifsamples_iphone6_hdr_NO_gps.jpg"} {
-			inputs[name] = corpusFile(t, name)
+			inputs[name] = fixture.File(t, name)
 		}
 	}
 	for name, in := range inputs {
@@ -59,13 +59,6 @@ func TestGPSNeverLeaks(t *testing.T) {
 	}
 }
 
-func pngChunk(typ string, data []byte) []byte {
-	b := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
-	b = append(b, typ...)
-	b = append(b, data...)
-	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[4:]))
-}
-
 // insertAfterIHDR puts chunks right after a PNG's IHDR (8-byte signature,
 // 25-byte IHDR chunk).
 func insertAfterIHDR(png []byte, chunks ...[]byte) []byte {
@@ -73,12 +66,12 @@ func insertAfterIHDR(png []byte, chunks ...[]byte) []byte {
 }
 
 func TestPNGMetadataGone(t *testing.T) {
-	base := pattern(t, "plasma:fractal", 64, 64, "PNG")
-	gps := pngChunk("eXIf", gpsExif(1)[6:])
-	text := pngChunk("tEXt", []byte("Comment\x00taken at home"))
+	base := fixture.Pattern(t, "plasma:fractal", 64, 64, "PNG")
+	gps := fixture.PNGChunk("eXIf", fixture.GPSExif(1)[6:])
+	text := fixture.PNGChunk("tEXt", []byte("Comment\x00taken at home"))
 	inputs := map[string][]byte{"generated_exif_gps.png": insertAfterIHDR(base, gps, text)}
-	if corpusDir() != "" {
-		inputs["pngsuite_exif2c08.png"] = corpusFile(t, "pngsuite_exif2c08.png")
+	if corpusPresent() {
+		inputs["pngsuite_exif2c08.png"] = fixture.File(t, "pngsuite_exif2c08.png")
 	}
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {

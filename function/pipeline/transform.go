@@ -13,10 +13,7 @@ import (
 // orientation tag (strip removes EXIF next).
 func orient(j *job) error {
 	return eachFrame(j.mw, func() error {
-		if err := j.mw.AutoOrientImage(); err != nil {
-			return classify(j.ctx, "orient", err)
-		}
-		return nil
+		return j.classify("orient", j.mw.AutoOrientImage())
 	})
 }
 
@@ -34,7 +31,7 @@ func colour(j *job) error {
 	return eachFrame(j.mw, func() error {
 		if j.mw.GetImageColorspace() == imagick.COLORSPACE_CMYK {
 			if err := j.mw.TransformImageColorspace(imagick.COLORSPACE_SRGB); err != nil {
-				return classify(j.ctx, "convert CMYK to sRGB", err)
+				return j.classify("convert CMYK to sRGB", err)
 			}
 			j.mw.RemoveImageProfile("icc")
 			j.mw.RemoveImageProfile("icm")
@@ -44,11 +41,9 @@ func colour(j *job) error {
 			defer white.Destroy()
 			white.SetColor("white")
 			if err := j.mw.SetImageBackgroundColor(white); err != nil {
-				return err
+				return j.classify("flatten alpha", err)
 			}
-			if err := j.mw.SetImageAlphaChannel(imagick.ALPHA_CHANNEL_REMOVE); err != nil {
-				return classify(j.ctx, "flatten alpha", err)
-			}
+			return j.classify("flatten alpha", j.mw.SetImageAlphaChannel(imagick.ALPHA_CHANNEL_REMOVE))
 		}
 		return nil
 	})
@@ -86,7 +81,7 @@ func stripMetadata(j *job) error {
 		for _, pattern := range slices.Concat(privateProperties, readerProperties) {
 			for _, name := range j.mw.GetImageProperties(pattern) {
 				if err := j.mw.DeleteImageProperty(name); err != nil {
-					return err
+					return j.classify("strip", err)
 				}
 			}
 		}
@@ -122,13 +117,15 @@ func resize(j *job) error {
 	if animated {
 		cw, ch, _, _, err := j.mw.GetImagePage()
 		if err != nil {
-			return err
+			return j.classify("resize", err)
 		}
 		tw, th := fitSize([2]int{int(cw), int(ch)}, j.s.MaxWidth, j.s.MaxHeight)
 		if tw == int(cw) && th == int(ch) {
 			return nil
 		}
-		j.setWand(j.mw.CoalesceImages())
+		if err := j.derive("coalesce", j.mw.CoalesceImages()); err != nil {
+			return err
+		}
 		return eachFrame(j.mw, func() error { return resizeFrame(j, tw, th) })
 	}
 	return eachFrame(j.mw, func() error {
@@ -142,10 +139,7 @@ func resize(j *job) error {
 }
 
 func resizeFrame(j *job, w, h int) error {
-	if err := j.mw.ResizeImage(uint(w), uint(h), imagick.FILTER_LANCZOS); err != nil {
-		return classify(j.ctx, "resize", err)
-	}
-	return nil
+	return j.classify("resize", j.mw.ResizeImage(uint(w), uint(h), imagick.FILTER_LANCZOS))
 }
 
 // eachFrame calls fn with the wand's iterator on each frame in turn.

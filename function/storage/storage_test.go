@@ -27,6 +27,7 @@ func fastRetries(o *s3.Options) {
 }
 
 func setup(t *testing.T) *storagetest.Server {
+	t.Helper()
 	s := storagetest.Start(t)
 	s.CreateBucket(t, src)
 	s.CreateBucket(t, dst)

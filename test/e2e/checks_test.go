@@ -227,6 +227,7 @@ func (e *pipeline) list(t *testing.T, bucket string) map[string]string {
 // checkNothingLost: every upload a rule matches has an outcome, none failed,
 // and no outcome speaks of an object the test did not upload.
 func (e *pipeline) checkNothingLost(t *testing.T) {
+	t.Helper()
 	e.mu.Lock()
 	uploaded := make(map[string]bool, len(e.etags))
 	for key := range e.etags {
@@ -259,6 +260,7 @@ func (e *pipeline) checkNothingLost(t *testing.T) {
 // checkSourceUntouched: the source bucket holds exactly what was uploaded,
 // with the uploads' ETags: the function never writes there.
 func (e *pipeline) checkSourceUntouched(t *testing.T) {
+	t.Helper()
 	got := e.list(t, e.stack.SourceBucket)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -279,6 +281,7 @@ func (e *pipeline) checkSourceUntouched(t *testing.T) {
 // delivery per upload a rule matches (plus the test's re-post) and one
 // invocation per delivery: the function's writes triggered nothing.
 func (e *pipeline) checkNoLoop(t *testing.T) {
+	t.Helper()
 	cfg, err := e.stack.S3.GetBucketNotificationConfiguration(t.Context(),
 		&s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(e.stack.DestinationBucket)})
 	if err != nil {

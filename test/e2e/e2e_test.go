@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus/corpustest"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
@@ -66,7 +67,8 @@ func TestPipeline(t *testing.T) {
 	}
 	e.putAll(noEvent)
 
-	good := goodImages(t, root, e.magick, burstSize)
+	images, generated := corpustest.Images(t, e.magick)
+	good := goodImages(t, images, burstSize)
 	awkward := []upload{
 		{"uploads/awkward/with space.jpg", jpeg},
 		{"uploads/awkward/plus+sign.png", makeImage(t, e.magick, "a.png", "logo:", "-resize", "200x")},
@@ -76,7 +78,7 @@ func TestPipeline(t *testing.T) {
 		{"uploads/awkward/UPPER CASE.JPG", jpeg},
 		{"uploads/awkward/deep/ly/nested/key.webp", makeImage(t, e.magick, "a.webp", "logo:", "-resize", "50%")},
 	}
-	hostile := hostileFiles(t, root)
+	hostile := hostileFiles(t, images, generated)
 	var burst []upload
 	for _, group := range [][]upload{good, awkward, hostile} {
 		burst = append(burst, group...)
@@ -166,6 +168,7 @@ func (e *pipeline) deliveriesOf(key string) [][]byte {
 // relay again, as S3's at-least-once delivery may: the function must skip it
 // and leave the output alone.
 func (e *pipeline) duplicateDelivery(t *testing.T, key string) {
+	t.Helper()
 	first, ok := e.outcomes.Last(key)
 	if !ok || first.DestinationKey == "" {
 		t.Fatalf("%s: want a processed outcome to duplicate, got %+v", key, first)
@@ -201,6 +204,7 @@ func (e *pipeline) duplicateDelivery(t *testing.T, key string) {
 // overwrite uploads a second version of a key, once after the first was
 // processed and once right behind it: the newest content must win.
 func (e *pipeline) overwrite(t *testing.T) {
+	t.Helper()
 	older := makeImage(t, e.magick, "older.jpg", "-size", "300x200", "plasma:fractal", "-quality", "95")
 	newer := makeImage(t, e.magick, "newer.jpg", "-size", "500x400", "gradient:green-yellow", "-quality", "95")
 
@@ -241,6 +245,7 @@ func (e *pipeline) wait(t *testing.T, n int, keys ...string) {
 // margin: failing before the timeout's panic lets Cleanup stop the processes
 // and remove the directories.
 func withinDeadline(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	t.Helper()
 	if deadline, ok := t.Deadline(); ok && time.Until(deadline)-15*time.Second < d {
 		d = time.Until(deadline) - 15*time.Second
 	}

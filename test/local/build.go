@@ -75,7 +75,7 @@ func EnsureMagick(ctx context.Context, root string, progress io.Writer) (string,
 	if magickWorks(ctx, prefix) == nil {
 		return prefix, nil
 	}
-	say(progress, "building ImageMagick 7 into %s (first time, ~6 min)...", prefix)
+	say(progress, "building ImageMagick 7 into %s (first time: about 3 CPU-minutes, more on a busy machine)...", prefix)
 	cmd := exec.CommandContext(ctx, "bash", script, "build")
 	cmd.Stdout, cmd.Stderr = io.Discard, progress // its step lines go to stderr
 	err = runWithHeartbeat(cmd, func(elapsed time.Duration) {

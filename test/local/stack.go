@@ -7,7 +7,6 @@ package local
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -294,16 +293,4 @@ func (s *Stack) warmUp(ctx context.Context) error {
 			err, s.rie.logPath, tail(s.rie.logPath, 20))
 	}
 	return nil
-}
-
-// IsNotFound reports whether an S3 error means the key or bucket is absent.
-func IsNotFound(err error) bool {
-	var apiErr interface{ ErrorCode() string }
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
-		case "NotFound", "NoSuchKey", "NoSuchBucket":
-			return true
-		}
-	}
-	return false
 }

@@ -2,12 +2,14 @@ package local
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -16,30 +18,46 @@ import (
 type Tool struct {
 	Name    string // human name, for progress lines
 	Package string // what `go install` builds
-	Version string // MinIO and the emulator publish no semver tags: pseudo-versions
+	Version string // from tools.env
 	Binary  string
 	// Estimate is how long a first build takes here, so a waiting user knows
 	// it is not stuck.
 	Estimate string
 }
 
-// The pins. Updating one is a one-line change; the cache keeps the old build.
+// The tools the local stack runs.
 var (
 	MinIO = Tool{
 		Name:     "MinIO",
 		Package:  "github.com/minio/minio",
-		Version:  "v0.0.0-20260212201848-7aac2a2c5b7c",
+		Version:  pin("MINIO_VERSION"),
 		Binary:   "minio",
 		Estimate: "~8 min",
 	}
 	RIE = Tool{
 		Name:     "aws-lambda-rie",
 		Package:  "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie",
-		Version:  "v0.0.0-20261030222936-bef5c4ba774d",
+		Version:  pin("RIE_VERSION"),
 		Binary:   "aws-lambda-rie",
 		Estimate: "~1 min",
 	}
 )
+
+// pins is the one place tool versions are written, shared with the Makefile.
+//
+//go:embed tools.env
+var pins string
+
+// pin is the value of a NAME=value line of tools.env; a missing name is a
+// mistake in this file, caught by the first test that loads the package.
+func pin(name string) string {
+	for _, line := range strings.Split(pins, "\n") {
+		if value, ok := strings.CutPrefix(line, name+"="); ok {
+			return strings.TrimSpace(value)
+		}
+	}
+	panic("tools.env pins no " + name)
+}
 
 // CacheDir is the root of the build caches shared by the Makefile, the layer's
 // local.sh and this package.

@@ -22,7 +22,6 @@ import (
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
-	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
 // Record is one source object and what the function made of it: a row of the
@@ -112,7 +111,7 @@ func (d describer) sourceObject(ctx context.Context, key string, problems []stri
 	switch {
 	case err == nil:
 		return &obj, problems
-	case local.IsNotFound(err):
+	case isNotFound(err):
 		return nil, problems
 	}
 	return nil, append(problems, err.Error())
@@ -181,4 +180,10 @@ func totalSize(got *s3.GetObjectOutput) int64 {
 func isInvalidRange(err error) bool {
 	var api smithy.APIError
 	return errors.As(err, &api) && api.ErrorCode() == "InvalidRange"
+}
+
+// isNotFound reports whether S3 answered that the object does not exist.
+func isNotFound(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && (api.ErrorCode() == "NoSuchKey" || api.ErrorCode() == "NotFound")
 }

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/gographics/imagick.v3/imagick"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage/storagetest"
 )
@@ -27,27 +30,11 @@ import (
 // bootstrap is the function binary, built once as it is deployed.
 var bootstrap string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bootstrap-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bootstrap = filepath.Join(dir, "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bootstrap, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build -tags lambda.norpc: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := os.RemoveAll(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { fixture.Main(m, &bootstrap, "-tags", "lambda.norpc") }
 
 // baseEnv isolates the binary from the machine's AWS configuration.
 func baseEnv(t *testing.T) []string {
+	t.Helper()
 	home := t.TempDir()
 	return []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + home,
@@ -188,10 +175,10 @@ func minioEvent(bucket, key, etag string, size int) []byte {
 }
 
 func TestServesInvocations(t *testing.T) {
-	photo, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "shared", "corpus", "exifsamples_DSCN0010_gps.jpg"))
-	if err != nil {
-		t.Skipf("corpus photo absent (%v); the handler tests cover generated images", err)
-	}
+	photo := fixture.FileOr(t, "exifsamples_DSCN0010_gps.jpg", func(tb testing.TB) []byte {
+		imagick.Initialize() // the test process itself runs no pipeline
+		return fixture.Pattern(tb, "plasma:fractal", 640, 480, "JPEG", fixture.Quality(98))
+	})
 	s3 := storagetest.Start(t)
 	s3.CreateBucket(t, "photos")
 	s3.CreateBucket(t, "photos-small")

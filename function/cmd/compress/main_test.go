@@ -5,42 +5,26 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
-// bin is the compress binary, built once by TestMain with the same cgo
-// environment as the test.
+// bin is the compress binary, built once with the same cgo environment as
+// the test.
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "compress-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "compress")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build compress:", err)
-		os.Exit(1)
-	}
-	imagick.Initialize()
-	code := m.Run()
-	imagick.Terminate()
-	_ = os.RemoveAll(dir) // best effort: a leftover temp dir breaks nothing
-	os.Exit(code)
+	imagick.Initialize() // for the images the tests generate and read back
+	fixture.Main(m, &bin)
 }
 
 // run executes the binary and returns its JSON lines and exit code.
@@ -72,23 +56,15 @@ func run(t *testing.T, args ...string) ([]outcome.File, int, string) {
 }
 
 // inputs writes the test images into dir: a photo, a broken JPEG, and a PNG
-// in a subdirectory. They come from the shared corpus when it is there.
+// in a subdirectory.
 func inputs(t *testing.T, dir string) (photo, broken, sub string) {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	corpus := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "corpus")
-	read := func(name string) []byte {
-		data, err := os.ReadFile(filepath.Join(corpus, name))
-		if err != nil {
-			return nil
-		}
-		return data
-	}
-	jpg, png := read("exifsamples_DSCN0010_gps.jpg"), read("pngsuite_basn3p08.png")
-	if jpg == nil || png == nil {
-		t.Log("shared corpus absent: using images generated with ImageMagick patterns instead")
-		jpg, png = generate(t, "plasma:fractal", "JPEG"), generate(t, "gradient:red-blue", "PNG")
-	}
+	jpg := fixture.FileOr(t, "exifsamples_DSCN0010_gps.jpg", func(tb testing.TB) []byte {
+		return fixture.Pattern(tb, "plasma:fractal", 320, 240, "JPEG")
+	})
+	png := fixture.FileOr(t, "pngsuite_basn3p08.png", func(tb testing.TB) []byte {
+		return fixture.Pattern(tb, "gradient:red-blue", 320, 240, "PNG")
+	})
 	photo, broken, sub = filepath.Join(dir, "photo.jpg"), filepath.Join(dir, "broken.jpg"), filepath.Join(dir, "pngs")
 	write := func(path string, data []byte) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -102,25 +78,6 @@ func inputs(t *testing.T, dir string) (photo, broken, sub string) {
 	write(broken, jpg[:len(jpg)/2])
 	write(filepath.Join(sub, "deeper", "graphic.png"), png)
 	return photo, broken, sub
-}
-
-func generate(t *testing.T, spec, format string) []byte {
-	mw := imagick.NewMagickWand()
-	defer mw.Destroy()
-	if err := mw.SetSize(320, 240); err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.ReadImage(spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.SetImageFormat(format); err != nil {
-		t.Fatal(err)
-	}
-	blob, err := mw.GetImageBlob()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return blob
 }
 
 func TestCompress(t *testing.T) {

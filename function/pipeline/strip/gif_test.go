@@ -2,32 +2,13 @@ package strip_test
 
 import (
 	"bytes"
-	"image"
-	"image/color"
 	"image/gif"
 	"reflect"
 	"testing"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
-
-func animatedGIF(t *testing.T) []byte {
-	t.Helper()
-	pal := color.Palette{color.Black, color.White, color.RGBA{255, 0, 0, 255}}
-	var g gif.GIF
-	for i := range 3 {
-		img := image.NewPaletted(image.Rect(0, 0, 6, 4), pal)
-		img.Pix[i] = 2
-		g.Image = append(g.Image, img)
-		g.Delay = append(g.Delay, 10*(i+1))
-		g.Disposal = append(g.Disposal, gif.DisposalBackground)
-	}
-	var buf bytes.Buffer
-	if err := gif.EncodeAll(&buf, &g); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // insertAfterScreen puts extension blocks right after the header, logical
 // screen descriptor and global colour table, if any.
@@ -51,7 +32,7 @@ func appExt(id string, data []byte) []byte {
 }
 
 func TestGIFExtensions(t *testing.T) {
-	base := animatedGIF(t)
+	base := fixture.AnimatedGIF(t, 3)
 	comment := []byte{0x21, 0xFE, 3, 'G', 'P', 'S', 0}
 	in := insertAfterScreen(base, comment, appExt("XMP DataXMP", []byte("<GPS/>")), appExt("NETSCAPE2.0", []byte{1, 0, 0}))
 	out, err := strip.GIF(append(in, "trailing GPS"...))
@@ -80,7 +61,7 @@ func TestGIFExtensions(t *testing.T) {
 
 func TestGIFCorpus(t *testing.T) {
 	for _, name := range []string{"pillow_iss634_animated.gif", "libvips_cogs_animated.gif"} {
-		in := corpus(t, name)
+		in := fixture.File(t, name)
 		out, err := strip.GIF(in)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

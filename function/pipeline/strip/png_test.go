@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
 
@@ -140,7 +141,7 @@ func TestAnimatedPNG(t *testing.T) {
 func TestPNGCorpus(t *testing.T) {
 	for _, name := range []string{"pngsuite_exif2c08.png", "pngsuite_ctjn0g04.png", "pngsuite_g03n2c08.png", "pngsuite_ccwn3p08.png", "libvips_sample_16bit_rgb.png"} {
 		t.Run(name, func(t *testing.T) {
-			in := corpus(t, name)
+			in := fixture.File(t, name)
 			out, err := strip.PNG(in)
 			if err != nil {
 				t.Fatalf("PNG: %v", err)

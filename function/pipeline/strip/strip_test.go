@@ -8,32 +8,13 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
-	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
-
-// corpus returns the bytes of a shared corpus file, or skips the test when the
-// corpus is not there (the synthetic tests below cover the same rules).
-func corpus(t *testing.T, name string) []byte {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	// function/pipeline/strip -> repository root -> ../shared/corpus
-	path := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "corpus", name)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("corpus file %s absent; synthetic tests cover this rule", path)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // segment is one JPEG marker segment as the test sees it.
 type segment struct {
@@ -102,7 +83,7 @@ func TestJPEGCorpusDropsGPSKeepsPixels(t *testing.T) {
 		{"exifsamples_iphone6_hdr_NO_gps.jpg", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := corpus(t, tc.name)
+			in := fixture.File(t, tc.name)
 			out, err := strip.JPEG(in)
 			if err != nil {
 				t.Fatalf("JPEG: %v", err)

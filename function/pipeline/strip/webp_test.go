@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
 
@@ -69,7 +70,7 @@ func TestWebPChunks(t *testing.T) {
 func TestWebPCorpusUnchanged(t *testing.T) {
 	// Simple-format WebP files cannot carry metadata: stripping keeps every byte.
 	for _, name := range []string{"libwebptd_lossless_color_transform.webp", "pillow_transparent.webp", "libwebptd_lossy_alpha1.webp"} {
-		in := corpus(t, name)
+		in := fixture.File(t, name)
 		out, err := strip.WebP(in)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

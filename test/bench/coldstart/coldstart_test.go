@@ -1,10 +1,7 @@
 package coldstart_test
 
 import (
-	"bytes"
 	"context"
-	"image"
-	"image/jpeg"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,15 +9,14 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus/corpustest"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
 // The real bootstrap under the real emulator: one cold start per event.
 func TestMeasureStartsTheBootstrapColdForEachEvent(t *testing.T) {
-	prefix := os.Getenv("MAGICK_PREFIX")
-	if prefix == "" {
-		t.Skip("MAGICK_PREFIX not set (make exports it): cannot build the bootstrap")
-	}
+	prefix := corpustest.MagickPrefix(t)
+	magick := filepath.Join(prefix, "bin", "magick")
 	rie, err := local.RIE.Path()
 	if err != nil {
 		t.Fatal(err)
@@ -37,21 +33,11 @@ func TestMeasureStartsTheBootstrapColdForEachEvent(t *testing.T) {
 	if err := local.BuildBootstrap(context.Background(), root, prefix, bootstrap); err != nil {
 		t.Fatal(err)
 	}
-	var tiny bytes.Buffer
-	if err := jpeg.Encode(&tiny, image.NewRGBA(image.Rect(0, 0, 32, 24)), &jpeg.Options{Quality: 95}); err != nil {
-		t.Fatal(err)
-	}
-	var photo bytes.Buffer
-	noise := image.NewGray(image.Rect(0, 0, 2000, 1500))
-	for i := range noise.Pix {
-		noise.Pix[i] = uint8(i * 7919 >> 3)
-	}
-	if err := jpeg.Encode(&photo, noise, &jpeg.Options{Quality: 98}); err != nil {
-		t.Fatal(err)
-	}
+	tiny := corpustest.Read(t, corpustest.Image(t, magick, "tiny.jpg", "-seed", "1", "-size", "32x24", "plasma:fractal", "-quality", "95"))
+	photo := corpustest.Read(t, corpustest.Image(t, magick, "photo.jpg", "-seed", "1", "-size", "2000x1500", "plasma:fractal", "-quality", "98"))
 	samples, err := coldstart.Measure(context.Background(), coldstart.Options{
-		RIE: rie, Bootstrap: bootstrap, TinyJPEG: tiny.Bytes(), MemoryMB: 256,
-		Photo: coldstart.Object{Name: "photo.jpg", Data: photo.Bytes()},
+		RIE: rie, Bootstrap: bootstrap, TinyJPEG: tiny, MemoryMB: 256,
+		Photo: coldstart.Object{Name: "photo.jpg", Data: photo},
 		Dir:   filepath.Join(dir, "run"), Settings: config.Default(),
 	}, 1)
 	if err != nil {

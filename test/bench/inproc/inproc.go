@@ -15,7 +15,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
 
 // MemoryBytes is the memory size the pipeline is initialised for: the

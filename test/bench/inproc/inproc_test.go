@@ -2,32 +2,18 @@ package inproc_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/inproc"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus/corpustest"
 )
 
-func generated(tb testing.TB) []corpus.Image {
-	tb.Helper()
-	prefix := os.Getenv("MAGICK_PREFIX")
-	if prefix == "" {
-		tb.Skip("MAGICK_PREFIX not set (make exports it): cannot generate images")
-	}
-	images, err := corpus.Generate(context.Background(), tb.TempDir(), filepath.Join(prefix, "bin", "magick"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return images
-}
-
 func TestRunBenchmarksEveryImageOnce(t *testing.T) {
-	images := generated(t)
+	images := corpustest.Generated(t, corpustest.Magick(t))
 	results, err := inproc.Run(context.Background(), images, config.Default())
 	if err != nil {
 		t.Fatal(err)
@@ -50,33 +36,16 @@ func TestRunBenchmarksEveryImageOnce(t *testing.T) {
 	}
 }
 
-// BenchmarkProcess is the same measurement for `go test -bench`: the corpus
-// (IMAGES, default ../shared/corpus) or generated images, one sub-benchmark each.
+// BenchmarkProcess is the same measurement for `go test -bench`: the shared
+// corpus or generated images, one sub-benchmark each.
 func BenchmarkProcess(b *testing.B) {
-	dir := os.Getenv("IMAGES")
-	if dir == "" {
-		dir = "../../../../shared/corpus"
-	}
-	var images []corpus.Image
-	var err error
-	if _, statErr := os.Stat(dir); statErr == nil && os.Getenv("MAGICK_PREFIX") != "" {
-		images, err = corpus.Load(context.Background(), dir, filepath.Join(os.Getenv("MAGICK_PREFIX"), "bin", "magick"))
-	} else {
-		b.Logf("%s not found: benchmarking generated images", dir)
-		images = generated(b)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	images, _ := corpustest.Images(b, corpustest.Magick(b))
 	if err := pipeline.Initialize(inproc.MemoryBytes); err != nil {
 		b.Fatal(err)
 	}
 	s := config.Default()
 	for _, im := range images {
-		data, err := os.ReadFile(im.Path)
-		if err != nil {
-			b.Fatal(err)
-		}
+		data := corpustest.Read(b, im)
 		b.Run(im.Name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {

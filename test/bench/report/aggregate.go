@@ -5,8 +5,8 @@ import (
 	"slices"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
 
 // minPerMPMegapixels: below this size a process's start-up dominates its

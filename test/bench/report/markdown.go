@@ -12,8 +12,8 @@ import (
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
 
 // classOrder is the order of the report's rows.

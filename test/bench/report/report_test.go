@@ -10,9 +10,9 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/report"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
 
 // results builds a run over one 12 MP JPEG, one PNG, a bomb and a tiny PNG,

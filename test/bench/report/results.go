@@ -9,7 +9,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
 
 // Results is everything one `make bench` measured; the harness writes it as

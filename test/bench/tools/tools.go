@@ -15,8 +15,8 @@ import (
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/measure"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
 
 // Names of the tools, as they appear in results and the report.

@@ -3,41 +3,21 @@ package tools_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus/corpustest"
 )
 
-// magick returns the project's ImageMagick 7, which the make targets export.
-func magick(t *testing.T) string {
-	t.Helper()
-	prefix := os.Getenv("MAGICK_PREFIX")
-	if prefix == "" {
-		t.Skip("MAGICK_PREFIX not set (make exports it)")
-	}
-	return filepath.Join(prefix, "bin", "magick")
-}
-
-// image writes a plasma image with magick's extra arguments and describes it.
+// image renders a plasma image with magick's extra arguments.
 func image(t *testing.T, m, name string, extra ...string) corpus.Image {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	args := append([]string{"-seed", "7", "-size", "320x200", "plasma:fractal"}, extra...)
-	if out, err := exec.Command(m, append(args, path)...).CombinedOutput(); err != nil {
-		t.Fatalf("magick %v: %v: %s", args, err, out)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	format, _ := outcome.Sniff(data)
-	return corpus.Image{Path: path, Name: name, Format: format, Bytes: int64(len(data)), Width: 320, Height: 200, Frames: 1}
+	return corpustest.Image(t, m, name, append([]string{"-seed", "7", "-size", "320x200", "plasma:fractal"}, extra...)...)
 }
 
 func find(t *testing.T, all []tools.Tool, name string) tools.Tool {
@@ -55,7 +35,7 @@ func find(t *testing.T, all []tools.Tool, name string) tools.Tool {
 }
 
 func TestReferencesCompressAndScore(t *testing.T) {
-	m := magick(t)
+	m := corpustest.Magick(t)
 	all := tools.New(tools.Paths{Compress: "/nonexistent/compress", Magick: m}, config.Default())
 	scorer := &tools.Scorer{Magick: m, Dir: t.TempDir()}
 	jpg := image(t, m, "p.jpg", "-quality", "95")
@@ -141,7 +121,7 @@ func TestReferenceFailureIsRecorded(t *testing.T) {
 // cjpeg keeps the stored pixel order and drops the EXIF tag: scoring its output
 // against the rotated input would compare different images.
 func TestSSIMFollowsOrientation(t *testing.T) {
-	m := magick(t)
+	m := corpustest.Magick(t)
 	all := tools.New(tools.Paths{Compress: "/bin/true", Magick: m}, config.Default())
 	rotated := image(t, m, "r.jpg", "-quality", "95")
 	withOrientation6(t, rotated.Path)

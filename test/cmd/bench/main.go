@@ -29,10 +29,10 @@ import (
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
-	"github.com/s3-image-compressor/s3-image-compressor/test/bench/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/inproc"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/report"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
@@ -69,7 +69,7 @@ func parseFlags() (options, error) {
 	}
 	images := os.Getenv("IMAGES")
 	if images == "" {
-		images = filepath.Join(root, "..", "shared", "corpus")
+		images = corpus.Dir(root)
 	}
 	flag.IntVar(&o.runs, "runs", runs, "rounds over the corpus (env BENCH_RUNS)")
 	flag.StringVar(&o.images, "images", images, "directory of images; generated images when it does not exist (env IMAGES)")

@@ -1,6 +1,7 @@
-// Package corpus lists the images a benchmark runs over: the shared corpus
-// (with its MANIFEST.tsv categories), any directory of images, or, where
-// neither exists, images generated with ImageMagick's built-in patterns.
+// Package corpus lists the images the test module's tests and benchmarks run
+// over: the shared corpus (with its MANIFEST.tsv categories), any directory
+// of images, or, where neither exists, images generated with ImageMagick's
+// built-in patterns. Package corpustest wraps it for tests.
 package corpus
 
 import (
@@ -58,6 +59,10 @@ func (im Image) Megapixels() float64 {
 	return float64(im.Width) * float64(im.Height) * float64(max(im.Frames, 1)) / 1e6
 }
 
+// Dir is the shared corpus: ../shared/corpus beside the checkout at root,
+// never copied into it.
+func Dir(root string) string { return filepath.Join(root, "..", "shared", "corpus") }
+
 // Load lists dir's image files (everything but MANIFEST.tsv, README* and dot
 // files), sorted by name, with categories from dir/MANIFEST.tsv when present
 // and dimensions from `magick identify -ping`.
@@ -76,7 +81,7 @@ func Load(ctx context.Context, dir, magick string) ([]Image, error) {
 		if !e.Type().IsRegular() || name == "MANIFEST.tsv" || strings.HasPrefix(name, "README") || strings.HasPrefix(name, ".") {
 			continue
 		}
-		im, err := describe(ctx, filepath.Join(dir, name), magick)
+		im, err := Describe(ctx, filepath.Join(dir, name), magick)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +137,9 @@ func readManifest(path string) (map[string]manifestEntry, error) {
 	return entries, nil
 }
 
-func describe(ctx context.Context, path, magick string) (Image, error) {
+// Describe reads an image file's format, size, dimensions and orientation;
+// a file ImageMagick cannot identify keeps dimensions 0.
+func Describe(ctx context.Context, path, magick string) (Image, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Image{}, fmt.Errorf("corpus: %w", err)

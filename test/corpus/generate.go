@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 )
 
 // generated are images made from ImageMagick's built-in patterns, one or more
@@ -34,9 +35,8 @@ func Generate(ctx context.Context, dir, magick string) ([]Image, error) {
 		return nil, fmt.Errorf("generate corpus: %w", err)
 	}
 	for _, g := range generated {
-		args := append(append([]string(nil), g.args...), filepath.Join(dir, g.name))
-		if out, err := exec.CommandContext(ctx, magick, args...).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("generate %s: magick %v: %w: %s", g.name, args, err, out)
+		if err := Render(ctx, magick, filepath.Join(dir, g.name), g.args...); err != nil {
+			return nil, fmt.Errorf("generate corpus: %w", err)
 		}
 	}
 	photo, err := os.ReadFile(filepath.Join(dir, generated[0].name))
@@ -57,6 +57,16 @@ func Generate(ctx context.Context, dir, magick string) ([]Image, error) {
 		return nil, fmt.Errorf("generate corpus: %w", err)
 	}
 	return Load(ctx, dir, magick)
+}
+
+// Render writes path with `magick args... path`, e.g. Render(ctx, magick,
+// "logo.png", "logo:").
+func Render(ctx context.Context, magick, path string, args ...string) error {
+	args = append(slices.Clone(args), path)
+	if out, err := exec.CommandContext(ctx, magick, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("magick %q: %w: %s", args, err, out)
+	}
+	return nil
 }
 
 // pngBomb is a valid PNG header declaring w×h RGBA pixels (17 GB at 65535²)
