@@ -8,13 +8,11 @@ package config
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
@@ -32,18 +30,80 @@ type Settings struct {
 	// CacheControl is set on every destination object.
 	CacheControl string `json:"cacheControl"`
 
-	// OutputFormat converts every output to one of outcome.ConversionTargets
-	// ("jpeg", "png", "webp"); empty keeps the input's format (HEIC and AVIF become JPEG, which browsers show).
-	OutputFormat string `json:"outputFormat"`
-	// MaxWidth and MaxHeight shrink larger images to fit, keeping the aspect
-	// ratio; 0 leaves that side unbounded. Images are never enlarged.
-	MaxWidth  int `json:"maxWidth"`
-	MaxHeight int `json:"maxHeight"`
+	// Outputs are what each upload becomes: at least one, each at its own
+	// destination key. The default is one output in the upload's own format.
+	Outputs []Output `json:"outputs"`
+	// MirrorDeletes deletes the outputs of a source object when it is deleted
+	// (or a delete marker hides it): the stack adds ObjectRemoved
+	// notifications and the right to delete under the destination prefix.
+	MirrorDeletes bool `json:"mirrorDeletes"`
 
 	JPEG   JPEG   `json:"jpeg"`
 	PNG    PNG    `json:"png"`
 	WebP   WebP   `json:"webp"`
+	AVIF   AVIF   `json:"avif"`
 	Limits Limits `json:"limits"`
+}
+
+// Output is one rendition of every upload.
+type Output struct {
+	// Format is "original" (the upload's own format; HEIC and AVIF become
+	// JPEG) or one of outcome.ConversionTargets.
+	Format string `json:"format"`
+	// MaxWidth and MaxHeight shrink larger images to fit, keeping the aspect
+	// ratio; 0 leaves that side unbounded. Images are never enlarged.
+	MaxWidth  int `json:"maxWidth,omitempty"`
+	MaxHeight int `json:"maxHeight,omitempty"`
+	// Suffix goes into the file name before the extension: "uploads/a.jpg"
+	// with suffix "-640" and format webp is "a-640.webp" in the destination.
+	Suffix string `json:"suffix,omitempty"`
+	// Quality replaces the format's quality (jpeg.quality, webp.quality,
+	// avif.quality) for this output; 0 keeps it.
+	Quality int `json:"quality,omitempty"`
+}
+
+// Original is the Output.Format of an output in the upload's own format.
+const Original = "original"
+
+// UnmarshalJSON decodes an entry from scratch, strictly. Decoding a list
+// into a slice that already holds entries (the defaults) would otherwise
+// merge each entry into the one before it, so that an entry without a
+// format silently kept the default's.
+func (o *Output) UnmarshalJSON(doc []byte) error {
+	type plain Output // without this method
+	var p plain
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	*o = Output(p)
+	return nil
+}
+
+// Target is the format o asks for: "" for an original output, whose format
+// depends on the upload (outcome.Written).
+func (o Output) Target() outcome.Format {
+	if o.Format == Original {
+		return ""
+	}
+	return outcome.Format(o.Format)
+}
+
+// Name is how messages and logs name an output: its format, suffix and sizes.
+func (o Output) Name() string {
+	name := o.Format + o.Suffix
+	if o.MaxWidth != 0 || o.MaxHeight != 0 {
+		name += fmt.Sprintf(" (max %s x %s)", side(o.MaxWidth), side(o.MaxHeight))
+	}
+	return name
+}
+
+func side(n int) string {
+	if n == 0 {
+		return "any"
+	}
+	return strconv.Itoa(n)
 }
 
 // JPEG output settings.
@@ -64,6 +124,12 @@ type WebP struct {
 	Quality  int  `json:"quality"` // 0..100
 	Method   int  `json:"method"`  // 0 (fast) .. 6 (smallest)
 	Lossless bool `json:"lossless"`
+}
+
+// AVIF output settings. The encoder's speed is fixed by the pipeline, chosen
+// by measurement to fit the function's time and memory.
+type AVIF struct {
+	Quality int `json:"quality"` // 1..100, libheif's scale; 100 is lossless
 }
 
 // Limits bound the work one image may cause; they are checked before decoding
@@ -93,9 +159,11 @@ func Default() Settings {
 		DestinationPrefix: "uploads/",
 		Suffixes:          suffixes,
 		CacheControl:      "public, max-age=86400",
+		Outputs:           []Output{{Format: Original}},
 		JPEG:              JPEG{Quality: 80, Sampling: "4:2:0", Progressive: true},
 		PNG:               PNG{CompressionLevel: 9},
 		WebP:              WebP{Quality: 80, Method: 4},
+		AVIF:              AVIF{Quality: 60},
 		Limits: Limits{
 			MaxInputBytes: 50 << 20,
 			MaxPixels:     50_000_000,
@@ -113,7 +181,7 @@ func Parse(doc []byte) (Settings, error) {
 		dec := json.NewDecoder(bytes.NewReader(doc))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&s); err != nil {
-			return Settings{}, fmt.Errorf("compressor settings: %w", err)
+			return Settings{}, fmt.Errorf("compressor settings: %w%s", err, movedHint(err))
 		}
 	}
 	if err := s.Validate(); err != nil {
@@ -134,12 +202,7 @@ func (s Settings) Validate() error {
 		bad("prefixes must not start with \"/\" (S3 keys have no leading slash): %q, %q", s.SourcePrefix, s.DestinationPrefix)
 	}
 	errs = append(errs, validateSuffixes(s.Suffixes)...)
-	if targets := outcome.ConversionTargets(); s.OutputFormat != "" && !slices.Contains(targets, outcome.Format(s.OutputFormat)) {
-		bad("outputFormat %q: want \"\" (keep) or one of %q", s.OutputFormat, targets)
-	}
-	if s.MaxWidth < 0 || s.MaxHeight < 0 {
-		bad("maxWidth/maxHeight must be 0 (no limit) or positive, got %d/%d", s.MaxWidth, s.MaxHeight)
-	}
+	errs = append(errs, s.validateOutputs()...)
 	if s.JPEG.Quality < 1 || s.JPEG.Quality > 100 {
 		bad("jpeg.quality %d: want 1..100", s.JPEG.Quality)
 	}
@@ -154,6 +217,9 @@ func (s Settings) Validate() error {
 	}
 	if s.WebP.Method < 0 || s.WebP.Method > 6 {
 		bad("webp.method %d: want 0..6", s.WebP.Method)
+	}
+	if s.AVIF.Quality < 1 || s.AVIF.Quality > 100 {
+		bad("avif.quality %d: want 1..100 (100 is lossless)", s.AVIF.Quality)
 	}
 	l := s.Limits
 	if l.MaxInputBytes <= 0 || l.MaxPixels <= 0 || l.MaxDimension <= 0 || l.MaxFrames <= 0 || l.MemoryBytes < 0 {
@@ -183,25 +249,6 @@ func validateSuffixes(suffixes []string) []error {
 	return errs
 }
 
-// Hash identifies the settings that shape an output. The destination object
-// records it, so a repeated event with the same settings does no work, while a
-// change of quality or size reprocesses.
-func (s Settings) Hash() string {
-	shape := struct {
-		OutputFormat        string
-		MaxWidth, MaxHeight int
-		JPEG                JPEG
-		PNG                 PNG
-		WebP                WebP
-	}{s.OutputFormat, s.MaxWidth, s.MaxHeight, s.JPEG, s.PNG, s.WebP}
-	doc, err := json.Marshal(shape)
-	if err != nil {
-		panic(err) // plain structs of strings, ints and bools always marshal
-	}
-	sum := sha256.Sum256(doc)
-	return hex.EncodeToString(sum[:8])
-}
-
 // Matches reports whether an object key is one the function should process:
 // under the source prefix and ending in a configured suffix.
 func (s Settings) Matches(key string) bool {
@@ -209,17 +256,4 @@ func (s Settings) Matches(key string) bool {
 		return false
 	}
 	return slices.ContainsFunc(s.Suffixes, func(suffix string) bool { return strings.HasSuffix(key, suffix) })
-}
-
-// DestinationKey is where the output of a source key goes: the source prefix
-// replaced by the destination prefix and, when the format changed, the
-// extension replaced by ext (e.g. ".webp"; empty keeps the key's own).
-func (s Settings) DestinationKey(sourceKey, ext string) string {
-	rest := strings.TrimPrefix(sourceKey, s.SourcePrefix)
-	if ext != "" {
-		if old := path.Ext(rest); !strings.EqualFold(old, ext) {
-			rest = strings.TrimSuffix(rest, old) + ext
-		}
-	}
-	return s.DestinationPrefix + rest
 }

@@ -139,7 +139,6 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Settings:    settings,
 		Source:      storage.NewSource(client, srcBucket),
 		Destination: storage.NewDestination(client, dstBucket),
-		Compress:    pipeline.Process,
 		Failures:    failures.NewFile(e.sink),
 		Metrics:     metrics.New(&e.metrics, "compressor-test"),
 		Log:         slog.New(slog.NewJSONHandler(&e.logs, nil)),
@@ -245,7 +244,7 @@ func (e *env) metricSums(t *testing.T) map[string]float64 {
 			t.Fatalf("metrics line %q: %v", sc.Text(), err)
 		}
 		for _, name := range []string{metrics.Processed, metrics.KeptOriginal, metrics.Rejected, metrics.Failed,
-			metrics.Skipped, metrics.BytesIn, metrics.BytesOut, metrics.BytesSaved, metrics.Duration} {
+			metrics.Skipped, metrics.Deleted, metrics.BytesIn, metrics.BytesOut, metrics.BytesSaved, metrics.Duration} {
 			v, ok := doc[name].(float64)
 			if !ok {
 				t.Errorf("metrics line lacks %s: %s", name, sc.Text())

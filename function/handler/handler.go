@@ -1,7 +1,8 @@
-// Package handler turns S3 ObjectCreated events into compressed copies in the
-// destination bucket: it decides which records to skip, reads the upload,
-// runs the pipeline, writes the output with its provenance, and records every
-// outcome in a log line and a metrics document.
+// Package handler turns S3 events into outputs in the destination bucket: it
+// decides which records to skip, reads the upload, decodes it once, makes
+// each configured output that is not there yet and writes it with its
+// provenance, mirrors deletes when configured, and records every outcome in a
+// log line and a metrics document.
 package handler
 
 import (
@@ -10,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,19 +21,14 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
 	"github.com/s3-image-compressor/s3-image-compressor/function/metrics"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
-	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
 )
-
-// Compress is pipeline.Process.
-type Compress func(ctx context.Context, input []byte, s config.Settings) (pipeline.Result, error)
 
 // Config wires a Handler.
 type Config struct {
 	Settings    config.Settings
 	Source      *storage.Source
 	Destination *storage.Destination
-	Compress    Compress
 	Failures    failures.Reporter // nil: permanent failures are only logged and counted
 	Metrics     *metrics.Emitter
 	Log         *slog.Logger
@@ -47,7 +42,6 @@ type Config struct {
 // Handler handles S3 events; its Handle method is the Lambda handler.
 type Handler struct {
 	Config
-	settingsHash string
 }
 
 // New returns a Handler for c.
@@ -58,28 +52,27 @@ func New(c Config) *Handler {
 	if c.MinRecordTime == 0 {
 		c.MinRecordTime = 2 * time.Second
 	}
-	return &Handler{Config: c, settingsHash: c.Settings.Hash()}
+	return &Handler{Config: c}
 }
 
 // Handle processes every record. When any record failed in a way a retry may
 // fix, it returns an error after the whole batch, so Lambda retries the event;
-// records already done are then skipped as duplicates.
+// outputs already written are then skipped as duplicates.
 func (h *Handler) Handle(ctx context.Context, event events.S3Event) (outcome.Response, error) {
 	resp := outcome.Response{Records: make([]outcome.Record, 0, len(event.Records))}
 	var retry []string
 	for _, rec := range event.Records {
 		start := time.Now()
 		var o outcome.Record
-		var res pipeline.Result
 		if left, ok := h.timeLeft(ctx); ok && left < h.MinRecordTime {
 			o = newRecord(rec)
 			o.Decision, o.Retry = outcome.Failed, true
 			o.Reason = outcome.Because(outcome.ReasonNotStarted, fmt.Sprintf("%v of the invocation left, a record needs %v", left.Round(time.Millisecond), h.MinRecordTime))
 		} else {
-			o, res = h.record(ctx, rec)
+			o = h.record(ctx, rec)
 		}
 		o.Millis = time.Since(start).Milliseconds()
-		h.observe(ctx, o, res)
+		h.Observe(ctx, o)
 		resp.Records = append(resp.Records, o)
 		if o.Retry {
 			retry = append(retry, o.Key)
@@ -106,8 +99,8 @@ func newRecord(rec events.S3EventRecord) outcome.Record {
 	return outcome.Record{Bucket: rec.S3.Bucket.Name, Key: key, ETag: strings.Trim(rec.S3.Object.ETag, `"`)}
 }
 
-// record handles one record. Its result is the pipeline's, when it ran.
-func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (outcome.Record, pipeline.Result) {
+// record handles one record of an event.
+func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) outcome.Record {
 	o := newRecord(rec)
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -115,65 +108,31 @@ func (h *Handler) record(ctx context.Context, rec events.S3EventRecord) (outcome
 		defer cancel()
 	}
 	if reason := h.skip(rec, o.Key); reason != "" {
-		return h.skipped(o, reason), pipeline.Result{}
+		return skipped(o, reason)
+	}
+	if isRemoval(rec.EventName) {
+		return h.Removed(ctx, o.Key)
 	}
 	if size := rec.S3.Object.Size; size > h.Settings.Limits.MaxInputBytes {
-		return h.giveUp(ctx, o, outcome.Rejected, outcome.Because(outcome.ReasonTooLarge, fmt.Sprintf("%d bytes, limit %d", size, h.Settings.Limits.MaxInputBytes))), pipeline.Result{}
+		return h.giveUp(ctx, o, outcome.Rejected, outcome.Because(outcome.ReasonTooLarge, fmt.Sprintf("%d bytes, limit %d", size, h.Settings.Limits.MaxInputBytes)))
 	}
+	return h.Object(ctx, o.Key, o.ETag)
+}
 
-	if o.ETag == "" { // S3 always sends one; some compatible servers may not
-		obj, err := h.Source.Head(ctx, o.Key)
-		if err != nil {
-			return h.storageError(ctx, o, err), pipeline.Result{}
-		}
-		o.ETag = obj.ETag
-	}
-	want := storage.Provenance{SourceBucket: o.Bucket, SourceKey: o.Key, SourceETag: o.ETag, SettingsHash: h.settingsHash}
-	checked := h.likelyOutputKeys(o.Key)
-	if key, err := h.findOutput(ctx, want, checked); err != nil || key != "" {
-		return h.duplicate(ctx, o, key, err), pipeline.Result{}
-	}
+func isCreation(eventName string) bool {
+	return strings.HasPrefix(strings.TrimPrefix(eventName, "s3:"), "ObjectCreated:")
+}
 
-	obj, input, err := h.Source.Get(ctx, o.Key, o.ETag, h.Settings.Limits.MaxInputBytes)
-	if err != nil {
-		return h.storageError(ctx, o, err), pipeline.Result{}
-	}
-	if obj.Output {
-		return h.skipped(o, outcome.Because(outcome.ReasonOwnOutput, "the object carries the "+storage.OutputMarker+" marker")), pipeline.Result{}
-	}
-	o.BytesIn = int64(len(input))
-
-	res, err := h.Compress(ctx, input, h.Settings)
-	if err != nil {
-		return h.failed(o, fmt.Errorf("compress: %w", err)), res
-	}
-	if res.Decision == outcome.Rejected {
-		return h.giveUp(ctx, o, res.Decision, res.Reason), res
-	}
-
-	key := h.Settings.DestinationKey(o.Key, res.Extension)
-	if !slices.Contains(checked, key) {
-		if key, err := h.findOutput(ctx, want, []string{key}); err != nil || key != "" {
-			return h.duplicate(ctx, o, key, err), res
-		}
-	}
-	want.Decision = res.Decision
-	want.BytesIn, want.BytesOut = int64(res.BytesIn), int64(len(res.Output))
-	err = h.Destination.Put(ctx, storage.Output{
-		Key: key, Body: res.Output, ContentType: res.ContentType, CacheControl: h.Settings.CacheControl, Provenance: want,
-	})
-	if err != nil {
-		return h.storageError(ctx, o, err), res
-	}
-	o.Decision, o.Reason, o.DestinationKey = res.Decision, res.Reason, key
-	o.BytesOut = int64(len(res.Output))
-	return o, res
+// isRemoval covers deletes and delete markers (ObjectRemoved:Delete,
+// ObjectRemoved:DeleteMarkerCreated).
+func isRemoval(eventName string) bool {
+	return strings.HasPrefix(strings.TrimPrefix(eventName, "s3:"), "ObjectRemoved:")
 }
 
 // skip says why rec is none of this function's business, or "".
 func (h *Handler) skip(rec events.S3EventRecord, key string) string {
 	switch {
-	case !strings.HasPrefix(strings.TrimPrefix(rec.EventName, "s3:"), "ObjectCreated:"):
+	case !isCreation(rec.EventName) && !(isRemoval(rec.EventName) && h.Settings.MirrorDeletes):
 		return outcome.Because(outcome.ReasonNotCreated, strconv.Quote(rec.EventName))
 	case rec.S3.Bucket.Name != h.Source.Bucket():
 		return outcome.Because(outcome.ReasonOtherBucket, fmt.Sprintf("%q, configured %q", rec.S3.Bucket.Name, h.Source.Bucket()))
@@ -183,53 +142,13 @@ func (h *Handler) skip(rec events.S3EventRecord, key string) string {
 	return ""
 }
 
-// findOutput returns the first of keys holding an output of want's source
-// version made with want's settings, or "".
-func (h *Handler) findOutput(ctx context.Context, want storage.Provenance, keys []string) (string, error) {
-	for _, key := range keys {
-		have, ok, err := h.Destination.Provenance(ctx, key)
-		if err != nil {
-			return "", err
-		}
-		if ok && have.Same(want) {
-			return key, nil
-		}
-	}
-	return "", nil
-}
-
-// duplicate finishes o after findOutput: skipped as a duplicate of the output
-// at key, or the error.
-func (h *Handler) duplicate(ctx context.Context, o outcome.Record, key string, err error) outcome.Record {
-	if err != nil {
-		return h.storageError(ctx, o, err)
-	}
-	o = h.skipped(o, outcome.Because(outcome.ReasonDuplicate, "the destination already holds this version's output with these settings"))
-	o.DestinationKey = key
-	return o
-}
-
-// likelyOutputKeys are where the output of key is expected before the
-// pipeline has run: under the key's own extension, and under the one the
-// pipeline gives its format if that differs. Checking them first makes a
-// duplicate delivery cost a HEAD instead of a decode.
-func (h *Handler) likelyOutputKeys(key string) []string {
-	keys := []string{h.Settings.DestinationKey(key, "")}
-	if ext := pipeline.ExpectedExtension(key, h.Settings); ext != "" {
-		if other := h.Settings.DestinationKey(key, ext); other != keys[0] {
-			keys = append(keys, other)
-		}
-	}
-	return keys
-}
-
-func (h *Handler) skipped(o outcome.Record, reason string) outcome.Record {
+func skipped(o outcome.Record, reason string) outcome.Record {
 	o.Decision, o.Reason = outcome.Skipped, reason
 	return o
 }
 
 // failed marks o for retry.
-func (h *Handler) failed(o outcome.Record, err error) outcome.Record {
+func failed(o outcome.Record, err error) outcome.Record {
 	o.Decision, o.Reason, o.Retry = outcome.Failed, err.Error(), true
 	return o
 }
@@ -240,15 +159,15 @@ func (h *Handler) failed(o outcome.Record, err error) outcome.Record {
 func (h *Handler) storageError(ctx context.Context, o outcome.Record, err error) outcome.Record {
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return h.skipped(o, outcome.Because(outcome.ReasonDeleted, err.Error()))
+		return skipped(o, outcome.Because(outcome.ReasonDeleted, err.Error()))
 	case errors.Is(err, storage.ErrChanged):
-		return h.skipped(o, outcome.Because(outcome.ReasonOverwritten, "the newer upload has its own event: "+err.Error()))
+		return skipped(o, outcome.Because(outcome.ReasonOverwritten, "the newer upload has its own event: "+err.Error()))
 	case errors.Is(err, storage.ErrTooLarge):
 		return h.giveUp(ctx, o, outcome.Rejected, outcome.Because(outcome.ReasonTooLarge, err.Error()))
 	case storage.Permanent(err):
 		return h.giveUp(ctx, o, outcome.Failed, err.Error())
 	}
-	return h.failed(o, err)
+	return failed(o, err)
 }
 
 // giveUp records a permanent failure. If it cannot be recorded, the record is
@@ -262,13 +181,14 @@ func (h *Handler) giveUp(ctx context.Context, o outcome.Record, decision outcome
 		Bucket: o.Bucket, Key: o.Key, ETag: o.ETag, Reason: reason, Decision: decision, Time: time.Now().UTC(),
 	})
 	if err != nil {
-		return h.failed(o, fmt.Errorf("%s (%s), and reporting it failed: %w", decision, reason, err))
+		o = failed(o, fmt.Errorf("%s (%s), and reporting it failed: %w", decision, reason, err))
 	}
 	return o
 }
 
-// observe writes the record's log line and metrics document.
-func (h *Handler) observe(ctx context.Context, o outcome.Record, res pipeline.Result) {
+// Observe writes the record's log line and metrics document. Handle calls it
+// for every record; a caller of Object or Removed calls it with their result.
+func (h *Handler) Observe(ctx context.Context, o outcome.Record) {
 	level := slog.LevelInfo
 	switch o.Decision {
 	case outcome.Rejected:
@@ -287,12 +207,11 @@ func (h *Handler) observe(ctx context.Context, o outcome.Record, res pipeline.Re
 	if o.Retry {
 		attrs = append(attrs, slog.Bool("retry", true))
 	}
-	if o.DestinationKey != "" {
-		attrs = append(attrs, slog.String("destinationKey", o.DestinationKey))
+	if o.FormatIn != "" {
+		attrs = append(attrs, slog.String("formatIn", string(o.FormatIn)))
 	}
-	if res.FormatIn != "" {
-		attrs = append(attrs, slog.String("formatIn", string(res.FormatIn)), slog.String("formatOut", string(res.FormatOut)),
-			slog.Int("width", res.Width), slog.Int("height", res.Height))
+	if len(o.Outputs) > 0 {
+		attrs = append(attrs, slog.Any("outputs", o.Outputs))
 	}
 	h.Log.LogAttrs(ctx, level, "record", attrs...)
 
@@ -301,29 +220,44 @@ func (h *Handler) observe(ctx context.Context, o outcome.Record, res pipeline.Re
 	}
 }
 
-// metricValues gives every metric a value for every record (0 or 1 for the
-// counts), so sums are counts and averages are honest.
+// metricValues gives every metric a value for every record (0 or a count),
+// so sums are counts and averages are honest. Bytes count what this
+// invocation wrote: BytesSaved is, over the outputs written, what each is
+// smaller than the upload it replaces.
 func metricValues(o outcome.Record) []metrics.Value {
+	var written, kept, deleted, saved float64
+	for _, out := range o.Outputs {
+		switch out.Decision {
+		case outcome.Compressed, outcome.KeptOriginal:
+			written++
+			saved += float64(o.BytesIn - out.Bytes)
+			if out.Decision == outcome.KeptOriginal {
+				kept++
+			}
+		case outcome.Deleted:
+			deleted++
+		}
+	}
 	one := func(b bool) float64 {
 		if b {
 			return 1
 		}
 		return 0
 	}
-	processed := o.Decision.Stored()
-	var in, out float64
-	if processed {
-		in, out = float64(o.BytesIn), float64(o.BytesOut)
+	var in float64
+	if written > 0 {
+		in = float64(o.BytesIn)
 	}
 	return []metrics.Value{
-		{Name: metrics.Processed, Unit: metrics.Count, Value: one(processed)},
-		{Name: metrics.KeptOriginal, Unit: metrics.Count, Value: one(o.Decision == outcome.KeptOriginal)},
+		{Name: metrics.Processed, Unit: metrics.Count, Value: one(written > 0)},
+		{Name: metrics.KeptOriginal, Unit: metrics.Count, Value: kept},
 		{Name: metrics.Rejected, Unit: metrics.Count, Value: one(o.Decision == outcome.Rejected)},
 		{Name: metrics.Failed, Unit: metrics.Count, Value: one(o.Decision == outcome.Failed)},
 		{Name: metrics.Skipped, Unit: metrics.Count, Value: one(o.Decision == outcome.Skipped)},
+		{Name: metrics.Deleted, Unit: metrics.Count, Value: deleted},
 		{Name: metrics.BytesIn, Unit: metrics.Bytes, Value: in},
-		{Name: metrics.BytesOut, Unit: metrics.Bytes, Value: out},
-		{Name: metrics.BytesSaved, Unit: metrics.Bytes, Value: in - out},
+		{Name: metrics.BytesOut, Unit: metrics.Bytes, Value: float64(o.BytesOut)},
+		{Name: metrics.BytesSaved, Unit: metrics.Bytes, Value: saved},
 		{Name: metrics.Duration, Unit: metrics.Milliseconds, Value: float64(o.Millis)},
 	}
 }

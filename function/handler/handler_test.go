@@ -18,41 +18,67 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage/storagetest"
 )
 
-// checkOutput checks the destination object of a processed outcome: where it
-// is, what it says about its source, and that it is an image.
+// checkOutput checks the destination object of a processed record's only
+// output: where it is, what it says about its source, and that it is an image.
 func (e *env) checkOutput(t *testing.T, o outcome.Record, sourceKey, wantKey string) {
 	t.Helper()
-	if !o.Decision.Stored() || o.Key != sourceKey || o.DestinationKey != wantKey {
-		t.Fatalf("outcome %+v: want key %q compressed or kept-original into %q", o, sourceKey, wantKey)
+	if len(o.Outputs) != 1 {
+		t.Fatalf("outcome %+v: want one output", o)
 	}
-	head, ok := e.s3.Head(t, dstBucket, wantKey)
-	if !ok {
-		t.Fatalf("no destination object s3://%s/%s", dstBucket, wantKey)
+	e.checkOutputs(t, o, sourceKey, wantKey)
+}
+
+// checkOutputs checks each output of a processed record against the key it
+// should have, in the order of the settings.
+func (e *env) checkOutputs(t *testing.T, o outcome.Record, sourceKey string, wantKeys ...string) {
+	t.Helper()
+	done := o.Decision.Stored() || o.Decision == outcome.Skipped && outcome.Word(o.Reason) == outcome.ReasonDuplicate
+	if !done || o.Key != sourceKey || len(o.Outputs) != len(wantKeys) {
+		t.Fatalf("outcome %+v: want key %q compressed, kept-original or found done into %q", o, sourceKey, wantKeys)
 	}
-	body := e.s3.Get(t, dstBucket, wantKey)
-	want := map[string]string{
-		storage.OutputMarker: "1",
-		"source-bucket":      srcBucket,
-		"source-key":         url.QueryEscape(sourceKey),
-		"source-etag":        o.ETag,
-		"settings-hash":      e.settings.Hash(),
-		"decision":           string(o.Decision),
-		"bytes-in":           strconv.FormatInt(o.BytesIn, 10),
-		"bytes-out":          strconv.Itoa(len(body)),
-	}
-	for k, v := range want {
-		if head.Metadata[k] != v {
-			t.Errorf("s3://%s/%s metadata %s = %q, want %q (all: %v)", dstBucket, wantKey, k, head.Metadata[k], v, head.Metadata)
+	for i, out := range o.Outputs {
+		if out.Key != wantKeys[i] {
+			t.Errorf("output %d at %q, want %q", i, out.Key, wantKeys[i])
+			continue
 		}
-	}
-	if int64(len(body)) != o.BytesOut || o.BytesOut == 0 {
-		t.Errorf("outcome says %d bytes out; the destination holds %d bytes", o.BytesOut, len(body))
-	}
-	if o.BytesOut > o.BytesIn && !strings.HasPrefix(o.Reason, outcome.ReasonLarger) {
-		t.Errorf("output of %d bytes for %d in, without the pipeline saying why (%q)", o.BytesOut, o.BytesIn, o.Reason)
-	}
-	if ct := *head.ContentType; !strings.HasPrefix(ct, "image/") {
-		t.Errorf("destination Content-Type %q, want image/*", ct)
+		if !out.Decision.Stored() && outcome.Word(out.Reason) != outcome.ReasonDuplicate {
+			t.Errorf("output %s: %s (%s), want it stored", out.Key, out.Decision, out.Reason)
+			continue
+		}
+		head, ok := e.s3.Head(t, dstBucket, out.Key)
+		if !ok {
+			t.Fatalf("no destination object s3://%s/%s", dstBucket, out.Key)
+		}
+		body := e.s3.Get(t, dstBucket, out.Key)
+		want := map[string]string{
+			storage.OutputMarker: "1",
+			"source-bucket":      srcBucket,
+			"source-key":         url.QueryEscape(sourceKey),
+			"source-etag":        o.ETag,
+			"settings-hash":      e.settings.OutputHash(e.settings.Outputs[i]),
+			"bytes-out":          strconv.Itoa(len(body)),
+			"format":             string(out.Format),
+			"width":              strconv.Itoa(out.Width),
+			"height":             strconv.Itoa(out.Height),
+		}
+		if out.Decision.Stored() {
+			want["decision"] = string(out.Decision)
+			want["bytes-in"] = strconv.FormatInt(o.BytesIn, 10)
+		}
+		for k, v := range want {
+			if head.Metadata[k] != v {
+				t.Errorf("s3://%s/%s metadata %s = %q, want %q (all: %v)", dstBucket, out.Key, k, head.Metadata[k], v, head.Metadata)
+			}
+		}
+		if int64(len(body)) != out.Bytes || out.Bytes == 0 {
+			t.Errorf("output %s says %d bytes; the destination holds %d bytes", out.Key, out.Bytes, len(body))
+		}
+		if out.Bytes > o.BytesIn && out.Decision.Stored() && !strings.HasPrefix(out.Reason, outcome.ReasonLarger) {
+			t.Errorf("output %s of %d bytes for %d in, without the pipeline saying why (%q)", out.Key, out.Bytes, o.BytesIn, out.Reason)
+		}
+		if ct := *head.ContentType; ct != out.Format.ContentType() {
+			t.Errorf("destination Content-Type %q, want %q", ct, out.Format.ContentType())
+		}
 	}
 }
 
@@ -162,7 +188,7 @@ func TestDuplicateDeliveryDoesNoWork(t *testing.T) {
 		wantKey  string
 	}{
 		{"same format", "uploads/dup.jpg", photo, func(*config.Settings) {}, "compressed/dup.jpg"},
-		{"converted to webp", "uploads/dup.jpg", photo, func(s *config.Settings) { s.OutputFormat = "webp" }, "compressed/dup.webp"},
+		{"converted to webp", "uploads/dup.jpg", photo, func(s *config.Settings) { s.Outputs = []config.Output{{Format: "webp"}} }, "compressed/dup.webp"},
 		{"AVIF becomes JPEG", "uploads/fox.avif", func(t *testing.T) []byte {
 			// The project's ImageMagick policy lets it read AVIF, not write it.
 			return fixture.File(t, "linku_fox.profile0.8bpc.yuv420.avif")
@@ -185,7 +211,7 @@ func TestDuplicateDeliveryDoesNoWork(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second delivery: %v", err)
 			}
-			if o := second.Records[0]; o.Decision != outcome.Skipped || outcome.Word(o.Reason) != outcome.ReasonDuplicate || o.DestinationKey != tt.wantKey {
+			if o := second.Records[0]; o.Decision != outcome.Skipped || outcome.Word(o.Reason) != outcome.ReasonDuplicate || len(o.Outputs) != 1 || o.Outputs[0].Key != tt.wantKey {
 				t.Errorf("second delivery: outcome %+v, want skipped as a duplicate of %s", o, tt.wantKey)
 			}
 			for _, r := range e.requests.Requests() {
@@ -449,13 +475,16 @@ func TestLogsAreJSONWithTheRecord(t *testing.T) {
 	o, line := resp.Records[0], logs[0]
 	want := map[string]any{
 		"key": "uploads/a b.jpg", "bucket": srcBucket, "etag": r.etag, "decision": string(o.Decision),
-		"bytesIn": float64(o.BytesIn), "bytesOut": float64(o.BytesOut), "destinationKey": "compressed/a b.jpg",
-		"formatIn": "jpeg",
+		"bytesIn": float64(o.BytesIn), "bytesOut": float64(o.BytesOut), "formatIn": "jpeg",
 	}
 	for k, v := range want {
 		if line[k] != v {
 			t.Errorf("log field %s = %v, want %v (line %v)", k, line[k], v, line)
 		}
+	}
+	outputs, _ := line["outputs"].([]any)
+	if first, _ := outputs[0].(map[string]any); len(outputs) != 1 || first["key"] != "compressed/a b.jpg" || first["format"] != "jpeg" || first["width"] == nil {
+		t.Errorf("log field outputs = %v, want the one output with its key, format and size", line["outputs"])
 	}
 	if _, ok := line["ms"].(float64); !ok {
 		t.Errorf("log line has no ms: %v", line)

@@ -21,16 +21,18 @@ const Namespace = "S3ImageCompressor"
 const DimensionFunctionName = "FunctionName"
 
 // Metric names. Every record emits each of them once, so a Sum over a period is
-// a count of records and a missing datapoint means no invocation.
+// a count of records (of outputs, for KeptOriginal and Deleted) and a missing
+// datapoint means no invocation.
 const (
-	Processed    = "Processed"    // Count: a destination object was written (compressed or kept-original)
-	KeptOriginal = "KeptOriginal" // Count: the original (stripped) was stored because compressing did not shrink it
+	Processed    = "Processed"    // Count: at least one output was written (compressed or kept-original)
+	KeptOriginal = "KeptOriginal" // Count: outputs that are the original (stripped), because compressing did not shrink it
 	Rejected     = "Rejected"     // Count: bad input (not an image, corrupt, too large, bomb); reported as a failure
 	Failed       = "Failed"       // Count: could not finish (S3 errors, deadline, failure sink down); retried or reported
 	Skipped      = "Skipped"      // Count: nothing to do (duplicate, overwritten, outside prefix, own output, not ObjectCreated)
+	Deleted      = "Deleted"      // Count: outputs deleted with their source (mirrorDeletes)
 	BytesIn      = "BytesIn"      // Bytes read from the source (processed records)
-	BytesOut     = "BytesOut"     // Bytes written to the destination (processed records)
-	BytesSaved   = "BytesSaved"   // Bytes: BytesIn - BytesOut (processed records)
+	BytesOut     = "BytesOut"     // Bytes written to the destination, all outputs of the record
+	BytesSaved   = "BytesSaved"   // Bytes: for each output written, BytesIn less its bytes (what serving it instead of the upload saves)
 	Duration     = "Duration"     // Milliseconds a record took, whatever its outcome
 )
 

@@ -11,7 +11,7 @@ import (
 // Format is an image format, by the name settings, results and logs use.
 type Format string
 
-// The formats the compressor reads. It writes all but HEIC and AVIF.
+// The formats the compressor reads. It writes all but HEIC.
 const (
 	JPEG Format = "jpeg"
 	PNG  Format = "png"
@@ -50,8 +50,9 @@ func Formats() []Format {
 }
 
 // ConversionTargets are the formats every image can be converted to: the
-// values of config.Settings.OutputFormat besides "" (keep the format).
-func ConversionTargets() []Format { return []Format{JPEG, PNG, WebP} }
+// values of config.Output.Format besides "original" (the upload's own).
+// Writing AVIF needs an AV1 encoder in the ImageMagick build.
+func ConversionTargets() []Format { return []Format{JPEG, PNG, WebP, AVIF} }
 
 // ContentType is f's media type, "" for an unknown format.
 func (f Format) ContentType() string {
@@ -93,9 +94,10 @@ func Named(name string) (Format, bool) {
 	return "", false
 }
 
-// Written is the format an input in f is written as when the settings ask
-// for outputFormat ("" keeps the input's format, except that HEIC and AVIF,
-// which browsers hardly show, become JPEG, which every browser shows).
+// Written is the format an input in f is written as by an output of format
+// target ("" is an "original" output: the input's format, except that HEIC
+// and AVIF, which not every browser shows, become JPEG, which every browser
+// shows).
 func Written(f, outputFormat Format) Format {
 	switch {
 	case outputFormat != "":

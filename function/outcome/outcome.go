@@ -28,6 +28,9 @@ const (
 	// Failed: not done; retried when Record.Retry, else reported as a
 	// failure. The local relay also reports it for an event it gave up on.
 	Failed Decision = "failed"
+	// Deleted: the source object is gone and mirrorDeletes is on, so the
+	// outputs made from it were deleted too.
+	Deleted Decision = "deleted"
 )
 
 // Stored reports whether d put an output in the destination.

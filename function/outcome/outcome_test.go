@@ -10,7 +10,7 @@ import (
 func TestStored(t *testing.T) {
 	for d, want := range map[outcome.Decision]bool{
 		outcome.Compressed: true, outcome.KeptOriginal: true,
-		outcome.Rejected: false, outcome.Skipped: false, outcome.Failed: false,
+		outcome.Rejected: false, outcome.Skipped: false, outcome.Failed: false, outcome.Deleted: false,
 	} {
 		if got := d.Stored(); got != want {
 			t.Errorf("%s.Stored() = %v, want %v", d, got, want)
@@ -24,6 +24,8 @@ func TestWord(t *testing.T) {
 		{"not an image: the first bytes (74 65) match no allowed image format", outcome.ReasonNotImage},
 		{"not an ObjectCreated event: \"ObjectRemoved:Delete\"", outcome.ReasonNotCreated},
 		{"larger: converted heic to jpeg", outcome.ReasonLarger},
+		{"still current: version abc of the key is current", outcome.ReasonStillCurrent},
+		{"source deleted: no version is current", outcome.ReasonSourceDeleted},
 		{"corrupt", ""},         // a word alone has no details
 		{"corruption: x", ""},   // not a word
 		{"get s3://a/b: x", ""}, // a Failed record's error

@@ -17,7 +17,8 @@ const (
 	ReasonCorrupt       = "corrupt"       // decode errors and data-corruption warnings
 	ReasonPolicyDenied  = "policy-denied" // ImageMagick's security policy refused it
 
-	// KeptOriginal.
+	// KeptOriginal; for an output in another format than the upload's, the
+	// last two skip the output instead.
 	ReasonNotSmaller  = "not smaller"
 	ReasonAnimatedPNG = "animated png" // APNG frames would be lost
 	ReasonMultiFrame  = "multi-frame"  // the output format cannot hold the frames
@@ -34,6 +35,12 @@ const (
 	ReasonDuplicate     = "duplicate"          // the destination holds this version's output with these settings
 	ReasonDeleted       = "deleted since the event"
 	ReasonOverwritten   = "overwritten since the event" // the newer upload has its own event
+	// Removal events (mirrorDeletes).
+	ReasonStillCurrent    = "still current"     // a version of the key remains current; its outputs stay
+	ReasonNothingToDelete = "nothing to delete" // no output names the removed key
+
+	// Deleted.
+	ReasonSourceDeleted = "source deleted"
 
 	// Failed and retried.
 	ReasonNotStarted = "not started" // too little of the invocation left
@@ -43,7 +50,7 @@ var reasonWords = []string{
 	ReasonEmpty, ReasonNotImage, ReasonNotAllowed, ReasonTooLarge, ReasonTooManyFrames, ReasonTooSlow,
 	ReasonCorrupt, ReasonPolicyDenied, ReasonNotSmaller, ReasonAnimatedPNG, ReasonMultiFrame, ReasonLarger,
 	ReasonNotCreated, ReasonOtherBucket, ReasonOutsideFilter, ReasonOwnOutput, ReasonDuplicate,
-	ReasonDeleted, ReasonOverwritten, ReasonNotStarted,
+	ReasonDeleted, ReasonOverwritten, ReasonStillCurrent, ReasonNothingToDelete, ReasonSourceDeleted, ReasonNotStarted,
 }
 
 // Because writes a reason: word, ": " and the details.

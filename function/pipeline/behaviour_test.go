@@ -20,7 +20,7 @@ import (
 
 func process(t *testing.T, in []byte, s config.Settings) pipeline.Result {
 	t.Helper()
-	r, err := pipeline.Process(context.Background(), in, s)
+	r, err := processOne(t, context.Background(), in, s)
 	if err != nil {
 		t.Fatalf("Process: %v", err)
 	}
@@ -135,9 +135,9 @@ func TestContext(t *testing.T) {
 	jpg := fixture.Pattern(t, "plasma:fractal", 64, 64, "JPEG")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r, err := pipeline.Process(ctx, jpg, config.Default())
+	rs, err := pipeline.Process(ctx, jpg, config.Default())
 	if !errors.Is(err, context.Canceled) {
-		t.Errorf("Process with a cancelled context = %+v, %v; want context.Canceled", r.Decision, err)
+		t.Errorf("Process with a cancelled context = %+v, %v; want context.Canceled", rs, err)
 	}
 	ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
@@ -235,7 +235,8 @@ func TestPNGCompressionLevel(t *testing.T) {
 	}
 }
 
-// TestResize: fit within MaxWidth x MaxHeight after orientation, never enlarge.
+// TestResize: fit within an output's MaxWidth x MaxHeight after orientation,
+// never enlarge.
 func TestResize(t *testing.T) {
 	landscape := fixture.Pattern(t, "plasma:fractal", 1200, 800, "JPEG")
 	portrait := fixture.WithAPP1(landscape, fixture.GPSExif(6)) // stored 1200x800, displayed 800x1200
@@ -254,7 +255,7 @@ func TestResize(t *testing.T) {
 		{"animation", gif, 20, 0, 20, 15},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := process(t, tc.in, settings(func(s *config.Settings) { s.MaxWidth, s.MaxHeight = tc.maxW, tc.maxH }))
+			r := process(t, tc.in, settings(only(config.Output{Format: config.Original, MaxWidth: tc.maxW, MaxHeight: tc.maxH})))
 			if r.Decision != outcome.Compressed {
 				t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
 			}
@@ -344,7 +345,7 @@ func TestJPEGOptimizedHuffman(t *testing.T) {
 func TestWebPSettings(t *testing.T) {
 	in := fixture.Pattern(t, "plasma:fractal", 320, 240, "PNG", fixture.Depth(8)) // WebP holds 8 bits
 	size := func(w config.WebP) pipeline.Result {
-		r := process(t, in, settings(func(s *config.Settings) { s.OutputFormat = "webp"; s.WebP = w }))
+		r := process(t, in, settings(func(s *config.Settings) { only(config.Output{Format: "webp"})(s); s.WebP = w }))
 		if r.FormatOut != "webp" {
 			t.Fatalf("%s %s (%s), want webp", r.Decision, r.FormatOut, r.Reason)
 		}

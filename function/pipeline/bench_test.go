@@ -13,7 +13,7 @@ import (
 // the output/input size ratio. Corpus files are used when present, generated
 // images otherwise.
 func BenchmarkProcess(b *testing.B) {
-	resized := settings(func(s *config.Settings) { s.MaxWidth, s.MaxHeight = 1600, 1600 })
+	resized := settings(only(config.Output{Format: config.Original, MaxWidth: 1600, MaxHeight: 1600}))
 	photo := func(format string) func(testing.TB) []byte {
 		return func(tb testing.TB) []byte { return fixture.Pattern(tb, "plasma:fractal", 4000, 3000, format) }
 	}
@@ -45,7 +45,7 @@ func BenchmarkProcess(b *testing.B) {
 			var r pipeline.Result
 			for b.Loop() {
 				var err error
-				if r, err = pipeline.Process(context.Background(), in, c.s); err != nil {
+				if r, err = processOne(b, context.Background(), in, c.s); err != nil {
 					b.Fatal(err)
 				}
 			}

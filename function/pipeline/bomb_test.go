@@ -14,7 +14,6 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
-	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
 const bombChildEnv = "PIPELINE_BOMB_CHILD"
@@ -48,7 +47,7 @@ func bombs(t *testing.T) map[string][]byte {
 func TestBombsAllocateNothing(t *testing.T) {
 	if os.Getenv(bombChildEnv) == "1" {
 		for name, in := range bombs(t) {
-			r, err := pipeline.Process(context.Background(), in, config.Default())
+			r, err := processOne(t, context.Background(), in, config.Default())
 			if err != nil || r.Decision != outcome.Rejected || !strings.HasPrefix(r.Reason, outcome.ReasonTooLarge) {
 				t.Errorf("%s: %s (%s) %v; want rejected as %s", name, r.Decision, r.Reason, err, outcome.ReasonTooLarge)
 			}

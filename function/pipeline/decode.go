@@ -12,7 +12,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/strip"
 )
 
-// detect identifies the format by magic bytes and chooses the output format.
+// detect identifies the format by magic bytes.
 func detect(j *job) error {
 	if len(j.in) == 0 {
 		return reject(outcome.ReasonEmpty, "the input has no bytes")
@@ -31,7 +31,6 @@ func detect(j *job) error {
 		return reject(outcome.ReasonNotAllowed, "%s: this ImageMagick build cannot read it", f)
 	}
 	j.inFmt = f
-	j.outFmt = outputFormat(f, j.s)
 	j.animatedPNG = f == outcome.PNG && strip.IsAnimatedPNG(j.in)
 	j.losslessWebP = f == outcome.WebP && isLosslessWebP(j.in)
 	return nil
@@ -147,19 +146,18 @@ func sameFormat(mw *imagick.MagickWand, f outcome.Format) error {
 	return nil
 }
 
-// decode reads all frames. For a JPEG that will be shrunk, it asks libjpeg
-// to scale by 1/2, 1/4 or 1/8 while decoding (never below the target), which
-// saves most of the pixel memory of a large photo.
+// decode reads all frames. For a JPEG whose every output is much smaller,
+// it asks libjpeg to scale by 1/2 .. 1/8 while decoding (never below twice
+// the largest output, so the resize filter still has the pixels to shrink
+// from), which saves most of the pixel memory and time of a large photo.
 func decode(j *job) error {
 	mw := imagick.NewMagickWand()
 	j.setWand(mw)
-	if j.inFmt == outcome.JPEG {
-		tw, th := fitSize(displayedSize(j.head), j.s.MaxWidth, j.s.MaxHeight)
-		w, h := storedSize(j.head, tw, th)
-		if w < j.head.width || h < j.head.height {
-			if err := mw.SetOption("jpeg:size", fmt.Sprintf("%dx%d", w, h)); err != nil {
-				return j.classify("decode", err)
-			}
+	w, h, scale := j.decodeSize()
+	scale = scale && j.inFmt == outcome.JPEG
+	if scale {
+		if err := mw.SetOption("jpeg:size", fmt.Sprintf("%dx%d", w, h)); err != nil {
+			return j.classify("decode", err)
 		}
 	}
 	if err := mw.ReadImageBlob(j.in); err != nil {
@@ -172,20 +170,38 @@ func decode(j *job) error {
 		return err
 	}
 	j.frames = int(mw.GetNumberImages())
+	mw.ResetIterator()
+	j.scaled = scale && (int(mw.GetImageWidth()) < j.head.width || int(mw.GetImageHeight()) < j.head.height)
 	j.hadPrivate = hasPrivate(mw)
 	return nil
 }
 
-// animation keeps originals whose frames the output cannot hold. An APNG
-// decodes as its default image alone, so it is never re-encoded. Other
-// multi-frame files are re-encoded whole only into their own format where
-// ImageMagick writes every frame back (GIF animations, multi-page TIFF).
-func animation(j *job) error {
-	if j.animatedPNG {
-		return keep(outcome.ReasonAnimatedPNG, "an APNG (acTL chunk) would lose its animation when re-encoded")
+// dctMargin is how much larger than the largest output a scaled JPEG decode
+// stays: libjpeg's scaling averages blocks, coarser than the resize filter,
+// which is left at least this factor to shrink.
+const dctMargin = 2
+
+// decodeSize is the size (as stored) to ask libjpeg for: dctMargin times the
+// largest output, when every output is smaller than the upload by at least
+// that much; ok is false otherwise.
+func (j *job) decodeSize() (w, h int, ok bool) {
+	shown := displayedSize(j.head)
+	var need [2]int
+	for _, o := range j.s.Outputs {
+		tw, th := fitSize(shown, o.MaxWidth, o.MaxHeight)
+		need = [2]int{max(need[0], dctMargin*tw), max(need[1], dctMargin*th)}
 	}
-	if j.frames > 1 && !(j.inFmt == j.outFmt && (j.inFmt == outcome.GIF || j.inFmt == outcome.TIFF)) {
-		return keep(outcome.ReasonMultiFrame, "%d frames of %s are not re-encoded as %s", j.frames, j.inFmt, j.outFmt)
+	if need[0] > shown[0] || need[1] > shown[1] {
+		return 0, 0, false
 	}
-	return nil
+	w, h = storedSize(j.head, need[0], need[1])
+	return w, h, true
+}
+
+// allows reports whether output o fits the scaled decode (by then oriented
+// as displayed): it must have been among the outputs decodeSize looked at, or
+// be no larger than they were.
+func (j *job) allows(o config.Output) bool {
+	tw, th := fitSize(displayedSize(j.head), o.MaxWidth, o.MaxHeight)
+	return dctMargin*tw <= int(j.mw.GetImageWidth())+dctMargin && dctMargin*th <= int(j.mw.GetImageHeight())+dctMargin
 }

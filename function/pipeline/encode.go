@@ -23,6 +23,8 @@ func encode(j *job) error {
 		err = encodeGIF(j)
 	case outcome.TIFF:
 		err = encodeTIFF(j)
+	case outcome.AVIF:
+		err = encodeAVIF(j)
 	default:
 		err = reject(outcome.ReasonNotAllowed, "no encoder writes %s", j.outFmt)
 	}

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 
-	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
@@ -12,26 +11,6 @@ import (
 var coders = map[outcome.Format]string{
 	outcome.JPEG: "JPEG", outcome.PNG: "PNG", outcome.WebP: "WEBP", outcome.GIF: "GIF",
 	outcome.TIFF: "TIFF", outcome.HEIC: "HEIC", outcome.AVIF: "AVIF",
-}
-
-// outputFormat is the format an input of format in is written as.
-func outputFormat(in outcome.Format, s config.Settings) outcome.Format {
-	return outcome.Written(in, outcome.Format(s.OutputFormat))
-}
-
-// ExpectedExtension is the Result.Extension that Process gives a file whose
-// name tells its format truly: what a caller can know before reading the bytes
-// (the handler looks for an earlier output there). Process itself never
-// trusts the name.
-func ExpectedExtension(name string, s config.Settings) string {
-	in, known := outcome.Named(name)
-	if !known {
-		return outcome.Format(s.OutputFormat).Extension()
-	}
-	if out := outputFormat(in, s); out != in {
-		return out.Extension()
-	}
-	return ""
 }
 
 // refusedFormat names formats people upload that the allowlist refuses, so the

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,34 +16,28 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
-// TestConversions: OutputFormat converts and names the new extension; a
-// conversion is kept even when larger (the format is what was asked for).
+// TestConversions: an output's format converts; a conversion is kept even
+// when larger (the format is what was asked for).
 func TestConversions(t *testing.T) {
 	jpg := fixture.Pattern(t, "plasma:fractal", 400, 300, "JPEG")
 	alpha := fixture.Pattern(t, "gradient:none-red", 100, 100, "PNG")
 	for _, tc := range []struct {
 		name, output string
 		in           []byte
-		key          string // a truthful name for in
 		wantFmt      outcome.Format
-		wantExt      string
 	}{
-		{"jpeg to webp", "webp", jpg, "a.jpg", "webp", ".webp"},
-		{"jpeg to png", "png", jpg, "a.jpeg", "png", ".png"},
-		{"png with alpha to jpeg", "jpeg", alpha, "a.PNG", "jpeg", ".jpg"},
-		{"same format is no conversion", "jpeg", jpg, "a.jpeg", "jpeg", ""},
+		{"jpeg to webp", "webp", jpg, "webp"},
+		{"jpeg to png", "png", jpg, "png"},
+		{"png with alpha to jpeg", "jpeg", alpha, "jpeg"},
+		{"same format is no conversion", "jpeg", jpg, "jpeg"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := settings(func(s *config.Settings) { s.OutputFormat = tc.output })
-			r := process(t, tc.in, s)
-			if got := pipeline.ExpectedExtension(tc.key, s); got != r.Extension {
-				t.Errorf("ExpectedExtension(%q) = %q, but Process gave %q", tc.key, got, r.Extension)
-			}
+			r := process(t, tc.in, settings(only(config.Output{Format: tc.output})))
 			if r.Decision != outcome.Compressed {
 				t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
 			}
-			if r.FormatOut != tc.wantFmt || r.Extension != tc.wantExt || r.ContentType != "image/"+string(tc.wantFmt) {
-				t.Errorf("format %s, extension %q, type %s; want %s, %q, image/%s", r.FormatOut, r.Extension, r.ContentType, tc.wantFmt, tc.wantExt, tc.wantFmt)
+			if r.FormatOut != tc.wantFmt || r.ContentType != "image/"+string(tc.wantFmt) {
+				t.Errorf("format %s, type %s; want %s, image/%s", r.FormatOut, r.ContentType, tc.wantFmt, tc.wantFmt)
 			}
 			if got := strings.ToLower(readBack(t, r.Output).GetImageFormat()); got != string(tc.wantFmt) {
 				t.Errorf("output decodes as %s", got)
@@ -50,7 +45,7 @@ func TestConversions(t *testing.T) {
 		})
 	}
 	t.Run("transparent areas become white in jpeg", func(t *testing.T) {
-		r := process(t, alpha, settings(func(s *config.Settings) { s.OutputFormat = "jpeg" }))
+		r := process(t, alpha, settings(only(config.Output{Format: "jpeg"})))
 		px, err := readBack(t, r.Output).GetImagePixelColor(50, 0) // fully transparent row
 		if err != nil {
 			t.Fatal(err)
@@ -60,31 +55,6 @@ func TestConversions(t *testing.T) {
 			t.Errorf("transparent pixel became %.2f/%.2f/%.2f, want white", px.GetRed(), px.GetGreen(), px.GetBlue())
 		}
 	})
-}
-
-// TestExpectedExtensionByName covers the names TestConversions cannot make
-// images for; TestConversions checks that the prediction matches Process.
-func TestExpectedExtensionByName(t *testing.T) {
-	keep := config.Default()
-	toWebP := settings(func(s *config.Settings) { s.OutputFormat = "webp" })
-	for _, tc := range []struct {
-		key  string
-		s    config.Settings
-		want string
-	}{
-		{"uploads/a.HEIC", keep, ".jpg"},
-		{"uploads/a.avif", keep, ".jpg"},
-		{"uploads/a.gif", keep, ""},
-		{"uploads/a.tiff", keep, ""},
-		{"uploads/no-extension", keep, ""},
-		{"uploads/a.gif", toWebP, ".webp"},
-		{"uploads/a.webp", toWebP, ""},
-		{"uploads/no-extension", toWebP, ".webp"},
-	} {
-		if got := pipeline.ExpectedExtension(tc.key, tc.s); got != tc.want {
-			t.Errorf("ExpectedExtension(%q, outputFormat %q) = %q, want %q", tc.key, tc.s.OutputFormat, got, tc.want)
-		}
-	}
 }
 
 // TestHEIC: HEIC and AVIF become JPEG when the build reads them. The layer's
@@ -101,8 +71,8 @@ func TestHEIC(t *testing.T) {
 			if r.Decision == outcome.Rejected && !canRead(in) {
 				t.Skipf("this build cannot read %s: %s", name, r.Reason)
 			}
-			if r.Decision != outcome.Compressed || r.FormatOut != "jpeg" || r.Extension != ".jpg" {
-				t.Errorf("%s %s->%s %q (%s); want compressed to jpeg with .jpg", r.Decision, r.FormatIn, r.FormatOut, r.Extension, r.Reason)
+			if r.Decision != outcome.Compressed || r.FormatOut != "jpeg" {
+				t.Errorf("%s %s->%s (%s); want compressed to jpeg", r.Decision, r.FormatIn, r.FormatOut, r.Reason)
 			}
 		})
 	}
@@ -129,7 +99,7 @@ func apng(t *testing.T, png []byte) []byte {
 }
 
 // TestAnimationsKept: an APNG is never flattened to its first frame, and an
-// animation the output format cannot hold is kept whole.
+// output in a format that cannot hold the animation is skipped, not flattened.
 func TestAnimationsKept(t *testing.T) {
 	text := fixture.PNGChunk("tEXt", []byte("Comment\x00private"))
 	animated := apng(t, insertAfterIHDR(fixture.Pattern(t, "plasma:fractal", 60, 40, "PNG"), text))
@@ -147,12 +117,17 @@ func TestAnimationsKept(t *testing.T) {
 	}
 
 	gif := fixture.AnimatedGIF(t, 3)
-	r = process(t, gif, settings(func(s *config.Settings) { s.OutputFormat = "webp" }))
-	if r.Decision != outcome.KeptOriginal || !strings.HasPrefix(r.Reason, outcome.ReasonMultiFrame) || r.FormatOut != "gif" || r.Extension != "" {
-		t.Errorf("animated GIF with outputFormat webp: %s %s %q (%s); want kept-original gif with %q", r.Decision, r.FormatOut, r.Extension, r.Reason, outcome.ReasonMultiFrame)
+	rs, err := pipeline.Process(context.Background(), gif, settings(func(s *config.Settings) {
+		s.Outputs = []config.Output{{Format: "webp"}, {Format: config.Original, MaxWidth: 20}}
+	}))
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("Process of an animated GIF with two outputs: %d results, %v", len(rs), err)
 	}
-	if r.Frames != 3 {
-		t.Errorf("Frames = %d, want 3", r.Frames)
+	if r := rs[0]; r.Decision != outcome.Skipped || !strings.HasPrefix(r.Reason, outcome.ReasonMultiFrame) || r.Output != nil {
+		t.Errorf("animated GIF to webp: %s (%s), %d bytes; want skipped, nothing stored, with %q", r.Decision, r.Reason, len(r.Output), outcome.ReasonMultiFrame)
+	}
+	if r := rs[1]; r.Decision != outcome.Compressed || r.FormatOut != "gif" || r.Frames != 3 || r.Width != 20 {
+		t.Errorf("animated GIF to a smaller GIF: %s %s, %d frames, %d px wide (%s); want a compressed 3-frame gif 20 px wide", r.Decision, r.FormatOut, r.Frames, r.Width, r.Reason)
 	}
 }
 

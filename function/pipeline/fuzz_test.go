@@ -32,18 +32,23 @@ func FuzzProcess(f *testing.F) {
 			f.Add(s.Data, uint8(len(s.Name)))
 		}
 	}
-	// Small limits keep each run fast; the variant byte picks output
-	// settings so that conversion and resizing are fuzzed too.
+	// Small limits keep each run fast; the variant byte picks the outputs,
+	// so that several outputs from one decode, conversion, resizing and the
+	// scaled JPEG decode are fuzzed too.
 	base := config.Default()
 	base.Limits = config.Limits{MaxInputBytes: 1 << 20, MaxPixels: 1 << 20, MaxDimension: 2048, MaxFrames: 16}
+	formats := []string{config.Original, config.Original, "jpeg", "png", "webp"}
 	f.Fuzz(func(t *testing.T, in []byte, variant uint8) {
 		s := base
-		s.OutputFormat = []string{"", "", "jpeg", "png", "webp"}[variant%5]
+		s.Outputs = []config.Output{{Format: formats[variant%5]}}
 		if variant&0x80 != 0 {
-			s.MaxWidth, s.MaxHeight = 31, 17
+			s.Outputs[0].MaxWidth, s.Outputs[0].MaxHeight = 31, 17
+		}
+		if variant&0x40 != 0 {
+			s.Outputs = append(s.Outputs, config.Output{Format: formats[(variant/5)%5], MaxWidth: 7, Suffix: "-7"})
 		}
 		start := time.Now()
-		r, err := pipeline.Process(context.Background(), in, s)
+		rs, err := pipeline.Process(context.Background(), in, s)
 		// Inputs are at most 1 MP: seconds would mean a hang.
 		if d := time.Since(start); d > 20*time.Second {
 			t.Fatalf("Process took %v on %d bytes", d, len(in))
@@ -51,18 +56,23 @@ func FuzzProcess(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Process failed without a deadline: %v", err)
 		}
-		if r.Decision == outcome.Rejected {
-			if r.Output != nil || r.Reason == "" {
-				t.Fatalf("rejection with output or without reason: %+v", r.Reason)
+		if len(rs) != len(s.Outputs) && (len(rs) != 1 || rs[0].Decision != outcome.Rejected) {
+			t.Fatalf("%d results for %d outputs", len(rs), len(s.Outputs))
+		}
+		for _, r := range rs {
+			if !r.Decision.Stored() {
+				if r.Output != nil || r.Reason == "" {
+					t.Fatalf("%s with output or without reason: %+v", r.Decision, r.Reason)
+				}
+				continue
 			}
-			return
+			if len(r.Output) == 0 || r.BytesOut != len(r.Output) {
+				t.Fatalf("%s with %d output bytes, BytesOut %d", r.Decision, len(r.Output), r.BytesOut)
+			}
+			if r.BytesOut > r.BytesIn && !strings.HasPrefix(r.Reason, outcome.ReasonLarger) {
+				t.Fatalf("output %d bytes > input %d without a reason", r.BytesOut, r.BytesIn)
+			}
+			readBack(t, r.Output)
 		}
-		if len(r.Output) == 0 || r.BytesOut != len(r.Output) {
-			t.Fatalf("%s with %d output bytes, BytesOut %d", r.Decision, len(r.Output), r.BytesOut)
-		}
-		if r.BytesOut > r.BytesIn && !strings.HasPrefix(r.Reason, outcome.ReasonLarger) {
-			t.Fatalf("output %d bytes > input %d without a reason", r.BytesOut, r.BytesIn)
-		}
-		readBack(t, r.Output)
 	})
 }

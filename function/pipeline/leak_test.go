@@ -46,7 +46,9 @@ func TestNoLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("2000 iterations")
 	}
-	resized := settings(func(s *config.Settings) { s.MaxWidth = 20 })
+	resized := settings(func(s *config.Settings) {
+		s.Outputs = []config.Output{{Format: config.Original, MaxWidth: 20}, {Format: "webp", MaxWidth: 10}}
+	})
 	inputs := []struct {
 		in []byte
 		s  config.Settings

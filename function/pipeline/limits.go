@@ -36,8 +36,9 @@ var (
 	state    struct {
 		sync.Mutex
 		initialized  bool
-		memoryBytes  int64                   // the caller's memory size, for Limits.MemoryBytes == 0
-		inputFormats map[outcome.Format]bool // allowlisted formats this ImageMagick can read
+		memoryBytes  int64                    // the caller's memory size, for Limits.MemoryBytes == 0
+		inputFormats map[outcome.Format]bool  // allowlisted formats this ImageMagick can read
+		writable     map[outcome.Format]error // formats tried by canWrite: nil if writable
 	}
 )
 
@@ -85,6 +86,7 @@ func Initialize(memoryBytes int64) error {
 	state.initialized = true
 	state.memoryBytes = memoryBytes
 	state.inputFormats = formats
+	state.writable = map[outcome.Format]error{}
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
-	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline"
 )
 
 // hasGPS reports whether ImageMagick finds EXIF GPS fields in an image.
@@ -43,7 +42,7 @@ func TestGPSNeverLeaks(t *testing.T) {
 			{"kept original", keepSettings, outcome.KeptOriginal},
 		} {
 			t.Run(name+"/"+tc.path, func(t *testing.T) {
-				r, err := pipeline.Process(context.Background(), in, tc.s)
+				r, err := processOne(t, context.Background(), in, tc.s)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -78,7 +77,7 @@ func TestPNGMetadataGone(t *testing.T) {
 			if len(readBack(t, in).GetImageProperties("exif:*")) == 0 {
 				t.Fatal("the input has no EXIF fields, so this test would prove nothing")
 			}
-			r, err := pipeline.Process(context.Background(), in, config.Default())
+			r, err := processOne(t, context.Background(), in, config.Default())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,18 +9,22 @@ import (
 )
 
 // decide compares the encoded output with the input. Never bigger: an output
-// of the same format that is not smaller loses to the stripped original. A
-// format conversion (configured, or HEIC/AVIF to JPEG) is stored even when
-// larger, because the conversion is what was asked for: the original's format
-// is the problem.
+// in the upload's own format and size that is not smaller loses to the
+// stripped original. A converted or resized output is stored even when
+// larger, with the reason saying so, because the format or the size is what
+// was asked for: there is no original of that format or size to fall back to.
 func (j *job) decide() (Result, error) {
 	converted := j.outFmt != j.inFmt
-	if !converted && len(j.out) >= len(j.in) {
+	larger := len(j.out) >= len(j.in)
+	if !converted && !j.resized && larger {
 		return j.keptOriginal(fmt.Sprintf("%s: re-encoded %s is %d bytes, the input %d", outcome.ReasonNotSmaller, j.outFmt, len(j.out), len(j.in)))
 	}
 	r := j.compressed()
-	if converted && len(j.out) >= len(j.in) {
+	switch {
+	case larger && converted:
 		r.Reason = fmt.Sprintf("%s: converted %s to %s; %d bytes, the input %d", outcome.ReasonLarger, j.inFmt, j.outFmt, len(j.out), len(j.in))
+	case larger:
+		r.Reason = fmt.Sprintf("%s: resized to %dx%d; %d bytes, the input %d", outcome.ReasonLarger, r.Width, r.Height, len(j.out), len(j.in))
 	}
 	return r, nil
 }
@@ -31,9 +35,6 @@ func (j *job) compressed() Result {
 	r.Output = j.out
 	r.FormatOut = j.outFmt
 	r.ContentType = j.outFmt.ContentType()
-	if j.outFmt != j.inFmt {
-		r.Extension = j.outFmt.Extension()
-	}
 	j.mw.ResetIterator()
 	if j.frames > 1 && j.outFmt == outcome.GIF {
 		w, h, _, _, _ := j.mw.GetImagePage()
@@ -43,6 +44,7 @@ func (j *job) compressed() Result {
 	}
 	r.Frames = int(j.mw.GetNumberImages())
 	r.BytesOut = len(j.out)
+	r.Score = j.score
 	return r
 }
 
@@ -51,7 +53,7 @@ func (j *job) compressed() Result {
 // an original without private metadata is published as it is; otherwise the
 // re-encoded image is published even though it is larger, because a GPS
 // position must never leak through the fallback; with no re-encoded image
-// (frames the output cannot hold) the input is rejected. Keeping happens only
+// (frames the output cannot hold) the output is rejected. Keeping happens only
 // after decode, which set hadPrivate.
 func (j *job) keptOriginal(reason string) (Result, error) {
 	stripped, err := strip.Strip(j.inFmt, j.in)
@@ -79,6 +81,16 @@ func (j *job) keptOriginal(reason string) (Result, error) {
 	r.Frames = j.head.frames
 	r.BytesOut = len(stripped)
 	return r, nil
+}
+
+// skipped is an output this upload cannot have in the output's format: its
+// frames would be lost. Nothing is stored for it.
+func (j *job) skipped(reason string) Result {
+	r := j.base()
+	r.Decision = outcome.Skipped
+	r.Reason = reason
+	r.FormatOut = j.outFmt
+	return r
 }
 
 func (j *job) rejected(reason string) Result {

@@ -24,9 +24,6 @@ func orient(j *job) error {
 // that profile would be closer for print-profiled files, but needs an sRGB
 // target profile the layer does not ship. RGB and grey images keep their
 // ICC profile untouched, so colour-managed viewers render them as before.
-//
-// An output format without alpha (JPEG) gets transparent areas flattened
-// onto white instead of whatever colour the transparent pixels happen to hold.
 func colour(j *job) error {
 	return eachFrame(j.mw, func() error {
 		if j.mw.GetImageColorspace() == imagick.COLORSPACE_CMYK {
@@ -36,17 +33,44 @@ func colour(j *job) error {
 			j.mw.RemoveImageProfile("icc")
 			j.mw.RemoveImageProfile("icm")
 		}
-		if j.outFmt == outcome.JPEG && j.mw.GetImageAlphaChannel() {
-			white := imagick.NewPixelWand()
-			defer white.Destroy()
-			white.SetColor("white")
-			if err := j.mw.SetImageBackgroundColor(white); err != nil {
-				return j.classify("flatten alpha", err)
-			}
-			return j.classify("flatten alpha", j.mw.SetImageAlphaChannel(imagick.ALPHA_CHANNEL_REMOVE))
-		}
 		return nil
 	})
+}
+
+// flatten gives an output format without alpha (JPEG) transparent areas
+// flattened onto white instead of whatever colour the transparent pixels
+// happen to hold.
+func flatten(j *job) error {
+	if j.outFmt != outcome.JPEG {
+		return nil
+	}
+	return eachFrame(j.mw, func() error {
+		if !j.mw.GetImageAlphaChannel() {
+			return nil
+		}
+		white := imagick.NewPixelWand()
+		defer white.Destroy()
+		white.SetColor("white")
+		if err := j.mw.SetImageBackgroundColor(white); err != nil {
+			return j.classify("flatten alpha", err)
+		}
+		return j.classify("flatten alpha", j.mw.SetImageAlphaChannel(imagick.ALPHA_CHANNEL_REMOVE))
+	})
+}
+
+// animation keeps originals whose frames the output cannot hold (an output
+// in another format is skipped instead, see Image.Render). An APNG decodes
+// as its default image alone, so it is never re-encoded. Other multi-frame
+// files are re-encoded whole only into their own format where ImageMagick
+// writes every frame back (GIF animations, multi-page TIFF).
+func animation(j *job) error {
+	if j.animatedPNG {
+		return keep(outcome.ReasonAnimatedPNG, "an APNG (acTL chunk) would lose its animation when re-encoded")
+	}
+	if j.frames > 1 && !(j.inFmt == j.outFmt && (j.inFmt == outcome.GIF || j.inFmt == outcome.TIFF)) {
+		return keep(outcome.ReasonMultiFrame, "%d frames of %s are not re-encoded as %s", j.frames, j.inFmt, j.outFmt)
+	}
+	return nil
 }
 
 // privateProperties are the image properties that carry private metadata:
@@ -105,21 +129,23 @@ func hasPrivate(mw *imagick.MagickWand) bool {
 	return found
 }
 
-// resize shrinks the image to fit MaxWidth x MaxHeight; it never enlarges.
-// A GIF animation is coalesced first and all frames get the canvas's new
-// size: resizing the partial frames of an optimised GIF one by one would
-// misplace them. Pages of a TIFF are fitted one by one.
+// resize shrinks the output to fit its MaxWidth x MaxHeight; it never
+// enlarges. A JPEG the decoder scaled down is fitted from its size as
+// stored, so the output has exactly the size a full decode would give. A GIF
+// animation is coalesced first and all frames get the canvas's new size:
+// resizing the partial frames of an optimised GIF one by one would misplace
+// them. Pages of a TIFF are fitted one by one.
 func resize(j *job) error {
-	if j.s.MaxWidth == 0 && j.s.MaxHeight == 0 {
+	o := j.output
+	if o.MaxWidth == 0 && o.MaxHeight == 0 {
 		return nil
 	}
-	animated := j.frames > 1 && j.inFmt == outcome.GIF
-	if animated {
+	if j.frames > 1 && j.inFmt == outcome.GIF {
 		cw, ch, _, _, err := j.mw.GetImagePage()
 		if err != nil {
 			return j.classify("resize", err)
 		}
-		tw, th := fitSize([2]int{int(cw), int(ch)}, j.s.MaxWidth, j.s.MaxHeight)
+		tw, th := fitSize([2]int{int(cw), int(ch)}, o.MaxWidth, o.MaxHeight)
 		if tw == int(cw) && th == int(ch) {
 			return nil
 		}
@@ -130,7 +156,10 @@ func resize(j *job) error {
 	}
 	return eachFrame(j.mw, func() error {
 		w, h := int(j.mw.GetImageWidth()), int(j.mw.GetImageHeight())
-		tw, th := fitSize([2]int{w, h}, j.s.MaxWidth, j.s.MaxHeight)
+		tw, th := fitSize([2]int{w, h}, o.MaxWidth, o.MaxHeight)
+		if j.scaled {
+			tw, th = fitSize(displayedSize(j.head), o.MaxWidth, o.MaxHeight)
+		}
 		if tw == w && th == h {
 			return nil
 		}
@@ -138,8 +167,17 @@ func resize(j *job) error {
 	})
 }
 
+// downscaleFilter is Lanczos (3 lobes), the filter libvips and sharp shrink
+// with: sharp without the ringing of sharper windows, and no blur like
+// Mitchell's or the triangle filter's.
+const downscaleFilter = imagick.FILTER_LANCZOS
+
 func resizeFrame(j *job, w, h int) error {
-	return j.classify("resize", j.mw.ResizeImage(uint(w), uint(h), imagick.FILTER_LANCZOS))
+	if err := j.mw.ResizeImage(uint(w), uint(h), downscaleFilter); err != nil {
+		return j.classify("resize", err)
+	}
+	j.resized = true
+	return nil
 }
 
 // eachFrame calls fn with the wand's iterator on each frame in turn.

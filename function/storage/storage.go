@@ -1,7 +1,8 @@
 // Package storage is the function's only door to S3. A Source can only read
 // (its client interface has no call that writes), so the compressor cannot
 // modify or delete an upload however the handler is wired; a Destination
-// reads provenance and writes outputs.
+// reads provenance, and writes and deletes outputs, each only if the object
+// is still the one it read.
 package storage
 
 import (
@@ -27,6 +28,7 @@ type SourceAPI interface {
 type DestinationAPI interface {
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opts ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 }
 
 var (
@@ -42,6 +44,12 @@ var (
 	ErrTooLarge  = errors.New("object larger than the input limit")
 	ErrForbidden = errors.New("access denied")
 )
+
+// ErrConflict is a destination write or delete refused because the object
+// is no longer the one read before (S3's conditional requests): someone
+// else wrote it meanwhile. The caller reads it again and decides anew; it is
+// not permanent.
+var ErrConflict = errors.New("destination object changed since it was read")
 
 // Permanent reports whether err is one of the errors retrying cannot fix.
 func Permanent(err error) bool {

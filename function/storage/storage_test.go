@@ -129,18 +129,20 @@ func TestDestinationRoundTrip(t *testing.T) {
 	p := storage.Provenance{
 		SourceBucket: src, SourceKey: "uploads/ünï cödé+plus (1).jpg", SourceETag: "abc123",
 		SettingsHash: "0011223344556677", Decision: outcome.Compressed, BytesIn: 1000, BytesOut: 600,
+		Format: outcome.WebP, Width: 640, Height: 480,
 	}
 
-	if _, ok, err := d.Provenance(ctx, "out/a.jpg"); ok || err != nil {
-		t.Fatalf("Provenance of a missing object = ok %v, error %v; want false, nil", ok, err)
+	none, err := d.Current(ctx, "out/a.jpg")
+	if err != nil || none.Exists() || none.Ours || none.Key != "out/a.jpg" {
+		t.Fatalf("Current of a missing object = %+v, %v; want no object", none, err)
 	}
-	err := d.Put(ctx, storage.Output{Key: "out/a.jpg", Body: []byte("jpeg"), ContentType: "image/jpeg", CacheControl: "max-age=60", Provenance: p})
+	err = d.Put(ctx, storage.Output{Key: "out/a.jpg", Body: []byte("jpeg"), ContentType: "image/jpeg", CacheControl: "max-age=60", Provenance: p}, none)
 	if err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	got, ok, err := d.Provenance(ctx, "out/a.jpg")
-	if err != nil || !ok || got != p || !got.Same(p) {
-		t.Errorf("Provenance after Put = %+v, ok %v, error %v; want %+v", got, ok, err, p)
+	got, err := d.Current(ctx, "out/a.jpg")
+	if err != nil || !got.Ours || got.Provenance != p || !got.Provenance.Same(p) || !got.Exists() || got.Size != 4 {
+		t.Errorf("Current after Put = %+v, %v; want ours with %+v", got, err, p)
 	}
 	// gofakes3 drops Cache-Control, so check what the SDK sent.
 	var put http.Header
@@ -157,8 +159,50 @@ func TestDestinationRoundTrip(t *testing.T) {
 	}
 
 	s.Put(t, dst, "out/foreign.jpg", []byte("x"), map[string]string{"source-etag": "abc123"})
-	if _, ok, err := d.Provenance(ctx, "out/foreign.jpg"); ok || err != nil {
-		t.Errorf("Provenance of an object without the output marker = ok %v, error %v; want false, nil", ok, err)
+	if c, err := d.Current(ctx, "out/foreign.jpg"); !c.Exists() || c.Ours || err != nil {
+		t.Errorf("Current of an object without the output marker = %+v, %v; want a foreign object", c, err)
+	}
+	// Outputs of earlier versions lack format and sizes.
+	s.Put(t, dst, "out/old.jpg", []byte("x"), map[string]string{storage.OutputMarker: "1", "source-key": "uploads%2Fold.jpg", "bytes-in": "9", "bytes-out": "1"})
+	if c, err := d.Current(ctx, "out/old.jpg"); !c.Ours || c.Provenance.SourceKey != "uploads/old.jpg" || c.Provenance.Width != 0 || err != nil {
+		t.Errorf("Current of an output without format and sizes = %+v, %v; want ours, source uploads/old.jpg", c, err)
+	}
+}
+
+// TestConditionalWrites: a write or delete based on a stale read loses
+// instead of replacing what another writer stored meanwhile.
+func TestConditionalWrites(t *testing.T) {
+	s := setup(t)
+	d := storage.NewDestination(s.NewClient(nil, fastRetries), dst)
+	ctx := context.Background()
+	out := func(body string) storage.Output { return storage.Output{Key: "out/a.webp", Body: []byte(body)} }
+
+	before, err := d.Current(ctx, "out/a.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(ctx, out("first"), before); err != nil {
+		t.Fatalf("Put over nothing: %v", err)
+	}
+	if err := d.Put(ctx, out("late"), before); !errors.Is(err, storage.ErrConflict) || storage.Permanent(err) {
+		t.Errorf("Put over nothing when there is an object: %v, want ErrConflict (not permanent)", err)
+	}
+	first, _ := d.Current(ctx, "out/a.webp")
+	if err := d.Put(ctx, out("second"), first); err != nil {
+		t.Fatalf("Put over the current object: %v", err)
+	}
+	if err := d.Put(ctx, out("stale"), first); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("Put over a replaced object: %v, want ErrConflict", err)
+	}
+	if got := string(s.Get(t, dst, "out/a.webp")); got != "second" {
+		t.Errorf("the object holds %q, want the write that read the current state (second)", got)
+	}
+	second, _ := d.Current(ctx, "out/a.webp")
+	if err := d.Delete(ctx, second); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if c, _ := d.Current(ctx, "out/a.webp"); c.Exists() {
+		t.Errorf("the object survived its Delete: %+v", c)
 	}
 }
 
@@ -188,17 +232,21 @@ func TestProvenanceSame(t *testing.T) {
 
 func TestErrorClasses(t *testing.T) {
 	tests := []struct {
-		status    int
-		code      string
-		permanent error // nil: transient
+		status         int
+		code           string
+		permanent      error // nil: transient
+		read, conflict error // what a source read and a conditional write answer instead, when not permanent
 	}{
-		{503, "SlowDown", nil},
-		{500, "InternalError", nil},
-		{503, "ServiceUnavailable", nil},
-		{400, "RequestTimeout", nil},
-		{403, "AccessDenied", storage.ErrForbidden},
-		{412, "PreconditionFailed", storage.ErrChanged},
-		{404, "NoSuchKey", storage.ErrNotFound},
+		{503, "SlowDown", nil, nil, nil},
+		{500, "InternalError", nil, nil, nil},
+		{503, "ServiceUnavailable", nil, nil, nil},
+		{400, "RequestTimeout", nil, nil, nil},
+		{403, "AccessDenied", storage.ErrForbidden, nil, nil},
+		// A failed condition: the upload changed since the event; the output
+		// since it was read, which the caller settles by reading it again.
+		{412, "PreconditionFailed", nil, storage.ErrChanged, storage.ErrConflict},
+		{409, "ConditionalRequestConflict", nil, nil, storage.ErrConflict},
+		{404, "NoSuchKey", storage.ErrNotFound, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.code, func(t *testing.T) {
@@ -209,19 +257,28 @@ func TestErrorClasses(t *testing.T) {
 			dest := storage.NewDestination(s.NewClient(faulty, fastRetries), dst)
 
 			_, _, getErr := source.Get(context.Background(), "uploads/a.jpg", etag, 100)
-			putErr := dest.Put(context.Background(), storage.Output{Key: "a.jpg", Body: []byte("x")})
-			for op, err := range map[string]error{"Get": getErr, "Put": putErr} {
-				if err == nil {
-					t.Fatalf("%s answered %d %s: no error", op, tt.status, tt.code)
+			putErr := dest.Put(context.Background(), storage.Output{Key: "a.jpg", Body: []byte("x")}, storage.Current{Key: "a.jpg"})
+			delErr := dest.Delete(context.Background(), storage.Current{Key: "a.jpg", ETag: "0123"})
+			for _, op := range []struct {
+				name    string
+				err     error
+				special error
+			}{{"Get", getErr, tt.read}, {"Put", putErr, tt.conflict}, {"Delete", delErr, tt.conflict}} {
+				want := tt.permanent
+				if op.special != nil {
+					want = op.special
 				}
-				if tt.permanent == nil && storage.Permanent(err) {
-					t.Errorf("%s answered %d %s: Permanent(%v) = true, want transient", op, tt.status, tt.code, err)
+				if op.err == nil {
+					t.Fatalf("%s answered %d %s: no error", op.name, tt.status, tt.code)
 				}
-				if tt.permanent != nil && !errors.Is(err, tt.permanent) {
-					t.Errorf("%s answered %d %s: error %v, want %v", op, tt.status, tt.code, err, tt.permanent)
+				if want != nil && !errors.Is(op.err, want) {
+					t.Errorf("%s answered %d %s: error %v, want %v", op.name, tt.status, tt.code, op.err, want)
+				}
+				if got := storage.Permanent(op.err); got != (tt.permanent != nil || op.special == storage.ErrChanged) {
+					t.Errorf("%s answered %d %s: Permanent(%v) = %v", op.name, tt.status, tt.code, op.err, got)
 				}
 			}
-			if tt.permanent == nil && faulty.Hits() < 4 {
+			if tt.permanent == nil && tt.read == nil && tt.conflict == nil && faulty.Hits() < 6 {
 				t.Errorf("%d %s: %d requests, want the SDK to retry each call", tt.status, tt.code, faulty.Hits())
 			}
 			if _, ok := s.Head(t, dst, "a.jpg"); ok {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -43,7 +44,7 @@ func (e *pipeline) putAll(uploads []upload) {
 			e.mu.Lock()
 			e.etags[u.key] = unquote(aws.ToString(out.ETag))
 			if e.stack.Settings.Matches(u.key) {
-				e.matchingPuts++
+				e.matchingEvents++
 			}
 			e.mu.Unlock()
 		})
@@ -75,13 +76,15 @@ type decoded struct {
 	width, height int
 }
 
-// checkOutput verifies the processed output of a source key: an outcome that
-// stored something, an object at its destination key that ImageMagick decodes
-// completely, and provenance naming the last uploaded version of the key.
-func (e *pipeline) checkOutput(t *testing.T, key string) decoded {
+// checkOutputs verifies the outputs of a source key's last processed version:
+// one per configured output, each stored at its key as an image of the
+// announced format and size (within the output's bounds) with provenance
+// naming the last uploaded version, or skipped with a reason and absent. It
+// returns what the stored ones decode to, by output.
+func (e *pipeline) checkOutputs(t *testing.T, key string) []decoded {
 	t.Helper()
-	// The output is the last processed version's; a duplicate or stale event
-	// after it is skipped.
+	// The outputs are the last processed version's; a duplicate or stale
+	// event after it is skipped.
 	var o outcome.Record
 	all := e.outcomes.For(key)
 	for _, x := range all {
@@ -89,50 +92,77 @@ func (e *pipeline) checkOutput(t *testing.T, key string) decoded {
 			o = x
 		}
 	}
-	if o.Decision == "" {
-		t.Errorf("%s: outcomes %+v, want one %s or %s", key, all, outcome.Compressed, outcome.KeptOriginal)
-		return decoded{}
+	settings := e.stack.Settings
+	if o.Decision == "" || len(o.Outputs) != len(settings.Outputs) {
+		t.Errorf("%s: outcomes %+v, want one %s or %s with %d outputs", key, all, outcome.Compressed, outcome.KeptOriginal, len(settings.Outputs))
+		return nil
 	}
-	dest := o.DestinationKey
-	if !strings.HasPrefix(dest, e.stack.Settings.DestinationPrefix) {
-		t.Errorf("%s: destination key %q is not under %q", key, dest, e.stack.Settings.DestinationPrefix)
-		return decoded{}
-	}
-	got, err := e.stack.S3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(e.stack.DestinationBucket), Key: aws.String(dest)})
-	if err != nil {
-		t.Errorf("%s: output s3://%s/%s: %v", key, e.stack.DestinationBucket, dest, err)
-		return decoded{}
-	}
-	data, err := io.ReadAll(got.Body)
-	_ = got.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := got.Metadata
-	sourceKey, _ := url.QueryUnescape(meta["source-key"])
 	e.mu.Lock()
 	wantETag := e.etags[key]
 	e.mu.Unlock()
-	if meta["compressor-output"] != "1" || sourceKey != key || meta["source-etag"] != wantETag {
-		t.Errorf("%s: output metadata %v, want compressor-output=1, source-key=%q, source-etag=%q (the last upload)",
-			dest, meta, key, wantETag)
+	imgs := make([]decoded, len(o.Outputs))
+	for i, out := range o.Outputs {
+		spec := settings.Outputs[i]
+		if want := settings.OutputKey(key, spec); out.Key != want {
+			t.Errorf("%s: output %d at %q, want %q", key, i, out.Key, want)
+			continue
+		}
+		if !out.Decision.Stored() {
+			if out.Decision != outcome.Skipped || out.Reason == "" {
+				t.Errorf("%s: output %s %s (%q), want it stored or skipped with a reason", key, out.Key, out.Decision, out.Reason)
+			}
+			if _, err := e.stack.S3.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(e.stack.DestinationBucket), Key: aws.String(out.Key)}); err == nil {
+				t.Errorf("%s: skipped output %s exists", key, out.Key)
+			}
+			continue
+		}
+		got, err := e.stack.S3.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(e.stack.DestinationBucket), Key: aws.String(out.Key)})
+		if err != nil {
+			t.Errorf("%s: output s3://%s/%s: %v", key, e.stack.DestinationBucket, out.Key, err)
+			continue
+		}
+		data, err := io.ReadAll(got.Body)
+		_ = got.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := got.Metadata
+		sourceKey, _ := url.QueryUnescape(meta["source-key"])
+		if meta["compressor-output"] != "1" || sourceKey != key || meta["source-etag"] != wantETag || meta["settings-hash"] != settings.OutputHash(spec) {
+			t.Errorf("%s: output metadata %v, want compressor-output=1, source-key=%q, source-etag=%q (the last upload), settings-hash=%s",
+				out.Key, meta, key, wantETag, settings.OutputHash(spec))
+		}
+		if ct := aws.ToString(got.ContentType); ct != out.Format.ContentType() || int64(len(data)) != out.Bytes {
+			t.Errorf("%s: %s of %d bytes, the outcome says %s of %d", out.Key, ct, len(data), out.Format, out.Bytes)
+		}
+		img, err := e.decode(t, data, out.Key)
+		if err != nil {
+			t.Errorf("%s: output %s does not decode: %v", key, out.Key, err)
+			continue
+		}
+		if outcome.Format(strings.ToLower(img.format)) != out.Format && !(out.Format == outcome.AVIF && img.format == "HEIC") ||
+			img.width != out.Width || img.height != out.Height {
+			t.Errorf("%s: output %s decodes as %s %dx%d, the outcome says %s %dx%d", key, out.Key, img.format, img.width, img.height, out.Format, out.Width, out.Height)
+		}
+		if spec.MaxWidth > 0 && img.width > spec.MaxWidth || spec.MaxHeight > 0 && img.height > spec.MaxHeight {
+			t.Errorf("%s: output %s is %dx%d, beyond %s", key, out.Key, img.width, img.height, spec.Name())
+		}
+		imgs[i] = img
 	}
-	img, err := e.decode(t, data, dest)
-	if err != nil {
-		t.Errorf("%s: output %s does not decode: %v", key, dest, err)
-	}
-	return img
+	return imgs
 }
 
 // decode reads an image completely with the ImageMagick build the function
-// uses; -regard-warnings turns a truncated or damaged file into an error.
+// uses (-regard-warnings turns a truncated or damaged file into an error) and
+// reports its size as displayed: EXIF orientation applied, and the canvas of
+// an animation.
 func (e *pipeline) decode(t *testing.T, data []byte, name string) (decoded, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "out"+filepath.Ext(name))
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(e.magick, "identify", "-regard-warnings", "-format", "%m %w %h\n", path)
+	cmd := exec.Command(e.magick, "-regard-warnings", path, "-auto-orient", "-print", "%m %w %h %W %H\n", "null:")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -140,8 +170,12 @@ func (e *pipeline) decode(t *testing.T, data []byte, name string) (decoded, erro
 		return decoded{}, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	var d decoded
-	if _, err := fmt.Sscan(string(out), &d.format, &d.width, &d.height); err != nil {
-		return decoded{}, fmt.Errorf("identify printed %q: %w", out, err)
+	var canvasW, canvasH int
+	if _, err := fmt.Sscan(string(out), &d.format, &d.width, &d.height, &canvasW, &canvasH); err != nil {
+		return decoded{}, fmt.Errorf("magick -print printed %q: %w", out, err)
+	}
+	if d.format == "GIF" {
+		d.width, d.height = canvasW, canvasH
 	}
 	return d, nil
 }
@@ -229,7 +263,7 @@ func (e *pipeline) list(t *testing.T, bucket string) map[string]string {
 func (e *pipeline) checkNothingLost(t *testing.T) {
 	t.Helper()
 	e.mu.Lock()
-	uploaded := make(map[string]bool, len(e.etags))
+	uploaded := maps.Clone(e.deleted)
 	for key := range e.etags {
 		uploaded[key] = true
 	}
@@ -278,8 +312,9 @@ func (e *pipeline) checkSourceUntouched(t *testing.T) {
 
 // checkNoLoop: the destination has no notification, and after the pipeline
 // has been quiet for longer than MinIO's redelivery interval, there was one
-// delivery per upload a rule matches (plus the test's re-post) and one
-// invocation per delivery: the function's writes triggered nothing.
+// delivery per upload and delete a rule matches (plus the test's re-post) and
+// one invocation per delivery: the function's writes and deletes triggered
+// nothing.
 func (e *pipeline) checkNoLoop(t *testing.T) {
 	t.Helper()
 	cfg, err := e.stack.S3.GetBucketNotificationConfiguration(t.Context(),
@@ -292,11 +327,11 @@ func (e *pipeline) checkNoLoop(t *testing.T) {
 	}
 	time.Sleep(5 * time.Second) // MinIO retries its event store every 3 s
 	e.mu.Lock()
-	want := int64(e.matchingPuts + e.reposts)
+	want := int64(e.matchingEvents + e.reposts)
 	e.mu.Unlock()
 	stats := e.stack.Stats()
 	if stats.Deliveries != want {
-		t.Errorf("relay deliveries = %d, want %d (one per matching upload and re-post)", stats.Deliveries, want)
+		t.Errorf("relay deliveries = %d, want %d (one per matching upload, delete and re-post)", stats.Deliveries, want)
 	}
 	if stats.Invocations != stats.Deliveries || stats.GaveUp != 0 {
 		t.Errorf("relay stats %+v: want one invocation per delivery, none given up", stats)

@@ -38,9 +38,14 @@ func TestPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &pipeline{t: t, magick: bins.Magick(), outcomes: local.NewRecorder(),
-		deliveries: map[string][][]byte{}, etags: map[string]string{}}
+		deliveries: map[string][][]byte{}, etags: map[string]string{}, deleted: map[string]bool{}}
+	settings, avifMissing := local.Renditions(t.Context(), bins)
+	if avifMissing != nil {
+		t.Logf("the outputs are the original and a WebP only: %v", avifMissing)
+	}
 	e.stack, err = local.Start(t.Context(), local.Options{
 		Binaries:   bins,
+		Settings:   settings,
 		StateDir:   t.TempDir(),
 		Log:        testLog{t},
 		OnOutcome:  e.outcomes.Add,
@@ -50,7 +55,6 @@ func TestPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.stack.Close)
-	settings := e.stack.Settings
 
 	// Objects no rule matches go first: MinIO delivers in order, so once the
 	// burst's outcomes are in, any event these caused would have arrived.
@@ -79,8 +83,9 @@ func TestPipeline(t *testing.T) {
 		{"uploads/awkward/deep/ly/nested/key.webp", makeImage(t, e.magick, "a.webp", "logo:", "-resize", "50%")},
 	}
 	hostile := hostileFiles(t, images, generated)
+	photo := upload{renditionsPhoto, makeImage(t, e.magick, "photo.jpg", "-size", "1600x1200", "plasma:fractal", "-quality", "95")}
 	var burst []upload
-	for _, group := range [][]upload{good, awkward, hostile} {
+	for _, group := range [][]upload{good, awkward, hostile, {photo}} {
 		burst = append(burst, group...)
 	}
 	start := time.Now()
@@ -92,24 +97,27 @@ func TestPipeline(t *testing.T) {
 	}
 	t.Logf("%d concurrent uploads processed in %s", len(burst), time.Since(start).Round(time.Millisecond))
 
-	t.Run("valid images have a decodable output", func(t *testing.T) {
+	t.Run("valid images have decodable outputs", func(t *testing.T) {
 		for _, u := range good {
-			e.checkOutput(t, u.key)
+			e.checkOutputs(t, u.key)
 		}
 	})
 	t.Run("awkward keys", func(t *testing.T) {
 		for _, u := range awkward {
-			e.checkOutput(t, u.key)
+			e.checkOutputs(t, u.key)
 		}
 	})
+	t.Run("renditions", func(t *testing.T) { e.renditions(t) })
 	t.Run("corrupt and hostile files are rejected and recorded", func(t *testing.T) {
 		failures := e.failureLines(t)
 		for _, u := range hostile {
 			e.checkRejected(t, u.key, failures)
 		}
 	})
-	t.Run("duplicate delivery", func(t *testing.T) { e.duplicateDelivery(t, good[0].key) })
+	t.Run("duplicate delivery", func(t *testing.T) { e.duplicateDelivery(t, renditionsPhoto) })
 	t.Run("overwrite", func(t *testing.T) { e.overwrite(t) })
+	t.Run("conditional writes", func(t *testing.T) { e.conditionalWrites(t) })
+	t.Run("mirrored deletes", func(t *testing.T) { e.mirroredDeletes(t) })
 
 	// What follows looks at everything the subtests above did.
 	t.Run("no event outside the filters", func(t *testing.T) {
@@ -138,10 +146,11 @@ type pipeline struct {
 	mu         sync.Mutex
 	deliveries map[string][][]byte // webhook bodies by object key
 	reposts    int                 // deliveries the test made itself
-	etags      map[string]string   // ETag of the last upload of each key
-	// matchingPuts counts the uploads a notification rule matches, each
-	// version of an overwritten key included.
-	matchingPuts int
+	etags      map[string]string   // ETag of the current version of each key
+	deleted    map[string]bool     // keys deleted (a delete marker is current)
+	// matchingEvents counts the uploads and deletes a notification rule
+	// matches, each version of an overwritten key included.
+	matchingEvents int
 }
 
 func (e *pipeline) delivered(body []byte) {
@@ -166,14 +175,17 @@ func (e *pipeline) deliveriesOf(key string) [][]byte {
 
 // duplicateDelivery posts an event the function has already handled to the
 // relay again, as S3's at-least-once delivery may: the function must skip it
-// and leave the output alone.
+// and leave every output alone.
 func (e *pipeline) duplicateDelivery(t *testing.T, key string) {
 	t.Helper()
 	first, ok := e.outcomes.Last(key)
-	if !ok || first.DestinationKey == "" {
+	if !ok || !first.Decision.Stored() {
 		t.Fatalf("%s: want a processed outcome to duplicate, got %+v", key, first)
 	}
-	before := e.head(t, e.stack.DestinationBucket, first.DestinationKey)
+	before := map[string]object{}
+	for _, out := range first.Outputs {
+		before[out.Key] = e.head(t, e.stack.DestinationBucket, out.Key)
+	}
 	bodies := e.deliveriesOf(key)
 	if len(bodies) != 1 {
 		t.Fatalf("%s: %d deliveries captured, want 1", key, len(bodies))
@@ -191,13 +203,13 @@ func (e *pipeline) duplicateDelivery(t *testing.T, key string) {
 	e.mu.Unlock()
 	e.wait(t, 2, key)
 	all := e.outcomes.For(key)
-	if got := all[len(all)-1]; got.Decision != outcome.Skipped || outcome.Word(got.Reason) != outcome.ReasonDuplicate {
-		t.Errorf("%s delivered again: outcome %s (%s), want %s as a duplicate", key, got.Decision, got.Reason, outcome.Skipped)
+	if got := all[len(all)-1]; got.Decision != outcome.Skipped || outcome.Word(got.Reason) != outcome.ReasonDuplicate || len(got.Outputs) != len(first.Outputs) {
+		t.Errorf("%s delivered again: outcome %s (%s) with %d outputs, want %s as a duplicate of all %d", key, got.Decision, got.Reason, len(got.Outputs), outcome.Skipped, len(first.Outputs))
 	}
-	after := e.head(t, e.stack.DestinationBucket, first.DestinationKey)
-	if after.etag != before.etag || !after.modified.Equal(before.modified) {
-		t.Errorf("%s: the duplicate rewrote the output (ETag %s -> %s, modified %s -> %s), want it untouched",
-			first.DestinationKey, before.etag, after.etag, before.modified, after.modified)
+	for k, was := range before {
+		if now := e.head(t, e.stack.DestinationBucket, k); now.etag != was.etag || !now.modified.Equal(was.modified) {
+			t.Errorf("%s: the duplicate rewrote the output (ETag %s -> %s, modified %s -> %s), want it untouched", k, was.etag, now.etag, was.modified, now.modified)
+		}
 	}
 }
 
@@ -225,9 +237,8 @@ func (e *pipeline) overwrite(t *testing.T) {
 				t.Errorf("%s: outcome %s (%s), want each version processed or skipped as stale", key, o.Decision, o.Reason)
 			}
 		}
-		out := e.checkOutput(t, key)
-		if out.width != 500 || out.height != 400 {
-			t.Errorf("%s: output is %dx%d, want the newer version's 500x400", key, out.width, out.height)
+		if outs := e.checkOutputs(t, key); len(outs) == 0 || outs[0].width != 500 || outs[0].height != 400 {
+			t.Errorf("%s: outputs %+v, want the original's the newer version's 500x400", key, outs)
 		}
 	}
 }

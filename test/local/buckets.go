@@ -15,7 +15,8 @@ import (
 
 // setUpBuckets creates the buckets if needed and (re)applies the notification
 // configuration on every start, so a changed config takes effect and an old
-// data directory cannot keep a stale one.
+// data directory cannot keep a stale one. The source bucket is versioned, as
+// the stack's is: deletes leave delete markers and old versions.
 func (s *Stack) setUpBuckets(ctx context.Context) error {
 	for _, bucket := range []string{s.SourceBucket, s.DestinationBucket} {
 		_, err := s.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
@@ -23,6 +24,12 @@ func (s *Stack) setUpBuckets(ctx context.Context) error {
 		if err != nil && !errors.As(err, &owned) {
 			return fmt.Errorf("create bucket %s: %w", bucket, err)
 		}
+	}
+	if _, err := s.S3.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket:                  aws.String(s.SourceBucket),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	}); err != nil {
+		return fmt.Errorf("enable versioning of %s: %w", s.SourceBucket, err)
 	}
 	// The destination gets no notification at all: the function's writes
 	// there must never trigger it.
@@ -53,15 +60,20 @@ func (s *Stack) setUpBuckets(ctx context.Context) error {
 
 // Notifications derives the source bucket's notification rules from the
 // settings the way the CDK stack does: one rule per suffix, each with the
-// source prefix, all for object creation and all to the same target.
+// source prefix, all for object creation (and removal, with mirrorDeletes)
+// and all to the same target.
 func Notifications(settings config.Settings) *types.NotificationConfiguration {
 	arn := "arn:minio:sqs:" + Region + ":" + webhookID + ":webhook"
+	events := []types.Event{types.EventS3ObjectCreated}
+	if settings.MirrorDeletes {
+		events = append(events, types.EventS3ObjectRemoved)
+	}
 	n := &types.NotificationConfiguration{}
 	for _, suffix := range settings.Suffixes {
 		n.QueueConfigurations = append(n.QueueConfigurations, types.QueueConfiguration{
 			Id:       aws.String("compress" + suffix),
 			QueueArn: aws.String(arn),
-			Events:   []types.Event{types.EventS3ObjectCreated},
+			Events:   events,
 			Filter: &types.NotificationConfigurationFilter{Key: &types.S3KeyFilter{FilterRules: []types.FilterRule{
 				{Name: types.FilterRuleNamePrefix, Value: aws.String(settings.SourcePrefix)},
 				{Name: types.FilterRuleNameSuffix, Value: aws.String(suffix)},

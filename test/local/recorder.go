@@ -10,23 +10,33 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
-// Line is what `make local` prints for one record the function reported: its
-// decision, key, sizes, time, destination and reason.
+// Line is what `make local` prints for one record the function reported:
+// its decision, key, size, time and reason, then a line per output with its
+// decision, key, format, size in pixels and bytes, and reason.
 func Line(o outcome.Record) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-13s %s", o.Decision, o.Key)
-	if o.BytesIn > 0 || o.BytesOut > 0 {
-		fmt.Fprintf(&b, "  %s -> %s", HumanBytes(o.BytesIn), HumanBytes(o.BytesOut))
-		if o.BytesIn > 0 {
-			fmt.Fprintf(&b, " (%.0f%%)", 100*float64(o.BytesOut)/float64(o.BytesIn))
-		}
+	if o.BytesIn > 0 {
+		fmt.Fprintf(&b, "  %s", HumanBytes(o.BytesIn))
 	}
 	fmt.Fprintf(&b, "  %d ms", o.Millis)
-	if o.DestinationKey != "" && o.DestinationKey != o.Key {
-		fmt.Fprintf(&b, "  => %s", o.DestinationKey)
-	}
-	if o.Reason != "" {
+	if o.Reason != "" && (len(o.Outputs) != 1 || o.Outputs[0].Reason != o.Reason) {
 		fmt.Fprintf(&b, "  [%s]", o.Reason)
+	}
+	for _, out := range o.Outputs {
+		fmt.Fprintf(&b, "\n    %-13s %s", out.Decision, out.Key)
+		if out.Format != "" {
+			fmt.Fprintf(&b, "  %s %dx%d", out.Format, out.Width, out.Height)
+		}
+		if out.Bytes > 0 {
+			fmt.Fprintf(&b, "  %s", HumanBytes(out.Bytes))
+			if o.BytesIn > 0 {
+				fmt.Fprintf(&b, " (%.0f%%)", 100*float64(out.Bytes)/float64(o.BytesIn))
+			}
+		}
+		if out.Reason != "" {
+			fmt.Fprintf(&b, "  [%s]", out.Reason)
+		}
 	}
 	return b.String()
 }

@@ -96,12 +96,16 @@ func (d describer) fromOutcome(ctx context.Context, o outcome.Record, at time.Ti
 	return r
 }
 
-// outputKeys lists the destination objects a record names.
+// outputKeys lists the destination objects a record names: the outputs it
+// wrote, and those it found already written (duplicates).
 func outputKeys(o outcome.Record) []string {
-	if o.DestinationKey == "" {
-		return nil
+	var keys []string
+	for _, out := range o.Outputs {
+		if out.Decision.Stored() || out.Decision == outcome.Skipped && outcome.Word(out.Reason) == outcome.ReasonDuplicate {
+			keys = append(keys, out.Key)
+		}
 	}
-	return []string{o.DestinationKey}
+	return keys
 }
 
 // sourceObject describes the source object; a missing one is no problem (it
@@ -120,11 +124,12 @@ func (d describer) sourceObject(ctx context.Context, key string, problems []stri
 // output describes a destination object and reads its provenance; ok is
 // false for an object the compressor did not write.
 func (d describer) output(ctx context.Context, key string) (Output, storage.Provenance, error) {
-	p, ok, err := d.destination.Provenance(ctx, key)
+	cur, err := d.destination.Current(ctx, key)
+	p := cur.Provenance
 	if err != nil {
 		return Output{}, p, err
 	}
-	if !ok {
+	if !cur.Ours {
 		return Output{}, p, fmt.Errorf("s3://%s/%s: %w", d.destBucket, key, errNotAnOutput)
 	}
 	obj, err := d.describe(ctx, d.destBucket, key)

@@ -76,11 +76,16 @@ func start(t *testing.T, options ...func(*viewer.Options)) *fixture {
 // putOutput stores an output the way the function does, provenance included.
 func (f *fixture) putOutput(key, sourceKey string, decision outcome.Decision, body []byte, bytesIn int64) {
 	f.t.Helper()
-	err := storage.NewDestination(f.s3.Client, destBucket).Put(context.Background(), storage.Output{
+	d := storage.NewDestination(f.s3.Client, destBucket)
+	over, err := d.Current(context.Background(), key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	err = d.Put(context.Background(), storage.Output{
 		Key: key, Body: body, ContentType: outcome.PNG.ContentType(),
 		Provenance: storage.Provenance{SourceBucket: sourceBucket, SourceKey: sourceKey, SourceETag: "etag",
 			SettingsHash: "hash", Decision: decision, BytesIn: bytesIn, BytesOut: int64(len(body))},
-	})
+	}, over)
 	if err != nil {
 		f.t.Fatalf("put output %s: %v", key, err)
 	}
@@ -242,7 +247,8 @@ func TestLiveRecords(t *testing.T) {
 	events := f.stream("")
 
 	f.feed.Publish(outcome.Record{Bucket: sourceBucket, Key: "uploads/turned.jpg", Decision: outcome.Compressed,
-		DestinationKey: "uploads/turned.png", BytesIn: int64(len(turned)), BytesOut: int64(len(output)), Millis: 12})
+		Outputs: []outcome.Output{{Key: "uploads/turned.png", Format: outcome.PNG, Decision: outcome.Compressed, Bytes: int64(len(output))}},
+		BytesIn: int64(len(turned)), BytesOut: int64(len(output)), Millis: 12})
 	f.feed.Publish(outcome.Record{Bucket: sourceBucket, Key: "uploads/gone.jpg", Decision: outcome.Rejected, Reason: "not an image"})
 
 	first, r := next(t, events)

@@ -43,6 +43,9 @@ func setup(ctx context.Context, log *slog.Logger) (*handler.Handler, error) {
 	if err := pipeline.Initialize(int64(lambdacontext.MemoryLimitInMB) << 20); err != nil {
 		return nil, fmt.Errorf("imagemagick: %w", err)
 	}
+	if err := pipeline.CheckOutputs(fn.Settings); err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvSettings, err)
+	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("aws configuration: %w", err)
@@ -59,7 +62,6 @@ func setup(ctx context.Context, log *slog.Logger) (*handler.Handler, error) {
 		Settings:    fn.Settings,
 		Source:      storage.NewSource(client, fn.SourceBucket),
 		Destination: storage.NewDestination(client, fn.DestinationBucket),
-		Compress:    pipeline.Process,
 		Failures:    reporter,
 		Metrics:     metrics.New(os.Stdout, lambdacontext.FunctionName),
 		Log:         log,

@@ -4,9 +4,12 @@
 //
 //	compress [-config FILE] -out DIR [-strict] FILE|DIR...
 //
-// Directories are walked recursively; outputs keep the inputs' relative
-// paths, with the extension changed when the format is. Each input prints one
-// JSON line on stdout (outcome.File). Rejected inputs write no file.
+// Directories are walked recursively. Every configured output of an input is
+// written under the file name its destination key would have (the input's
+// relative path with the output's suffix, and the extension changed when the
+// format is: a.jpg -> a.jpg, a.webp, a-640.avif). Each output prints one JSON
+// line on stdout (outcome.File); a rejected input prints one line and writes
+// no file.
 //
 // Exit status: 0 when every input was processed (whatever the decisions),
 // 1 when an input could not be read or written or, with -strict, when any
@@ -76,20 +79,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer pipeline.Terminate()
+	if err := pipeline.CheckOutputs(settings); err != nil {
+		return usage("-config: %v", err)
+	}
 
 	enc := json.NewEncoder(stdout)
 	code := exitOK
 	for _, in := range inputs {
-		l := compress(ctx, in, *outDir, settings)
-		if err := enc.Encode(l); err != nil {
-			fmt.Fprintf(stderr, "compress: write result: %v\n", err)
-			return exitFailed
-		}
-		switch {
-		case l.Decision == outcome.Failed:
-			code = exitFailed
-		case l.Decision == outcome.Rejected && *strict:
-			code = exitFailed
+		for _, l := range compress(ctx, in, *outDir, settings) {
+			if err := enc.Encode(l); err != nil {
+				fmt.Fprintf(stderr, "compress: write result: %v\n", err)
+				return exitFailed
+			}
+			switch {
+			case l.Decision == outcome.Failed:
+				code = exitFailed
+			case l.Decision == outcome.Rejected && *strict:
+				code = exitFailed
+			}
 		}
 		if ctx.Err() != nil {
 			return exitFailed
@@ -157,41 +164,55 @@ func collect(args []string, outDir string) ([]input, error) {
 	return inputs, nil
 }
 
-// compress runs one input through the pipeline and writes its output.
-func compress(ctx context.Context, in input, outDir string, s config.Settings) outcome.File {
-	l := outcome.File{Input: in.path}
-	fail := func(err error) outcome.File {
-		l.Decision, l.Reason, l.Output = outcome.Failed, err.Error(), ""
-		return l
+// compress runs one input through the pipeline: one decode, then each
+// output made and written in turn, one line each.
+func compress(ctx context.Context, in input, outDir string, s config.Settings) []outcome.File {
+	line := outcome.File{Input: in.path}
+	fail := func(lines []outcome.File, err error) []outcome.File {
+		line.Decision, line.Reason, line.Output = outcome.Failed, err.Error(), ""
+		return append(lines, line)
 	}
 	data, err := os.ReadFile(in.path)
 	if err != nil {
-		return fail(err)
+		return fail(nil, err)
 	}
 	start := time.Now()
-	r, err := pipeline.Process(ctx, data, s)
-	l.Millis = time.Since(start).Milliseconds()
+	img, err := pipeline.Decode(ctx, data, s)
 	if err != nil {
-		return fail(err)
+		return fail(nil, err)
 	}
-	l.FormatIn, l.FormatOut, l.Width, l.Height = r.FormatIn, r.FormatOut, r.Width, r.Height
-	l.BytesIn, l.BytesOut, l.Decision, l.Reason = r.BytesIn, r.BytesOut, r.Decision, r.Reason
-	if r.Decision == outcome.Rejected {
-		return l
+	defer img.Close()
+	line.FormatIn, line.BytesIn = img.Format(), len(data)
+	if reason := img.Rejection(); reason != "" {
+		line.Decision, line.Reason, line.Millis = outcome.Rejected, reason, time.Since(start).Milliseconds()
+		return []outcome.File{line}
 	}
-	l.Output = filepath.Join(outDir, outputName(in.rel, r.Extension))
-	if err := writeFile(l.Output, r.Output); err != nil {
-		return fail(err)
+	var lines []outcome.File
+	for _, o := range s.Outputs {
+		r, err := img.Render(ctx, o)
+		line.Millis = time.Since(start).Milliseconds()
+		start = time.Now()
+		if err != nil {
+			return fail(lines, err)
+		}
+		line.FormatOut, line.Width, line.Height, line.Score = r.FormatOut, r.Width, r.Height, r.Score
+		line.BytesOut, line.Decision, line.Reason, line.Output = r.BytesOut, r.Decision, r.Reason, ""
+		if r.Decision.Stored() {
+			line.Output = filepath.Join(outDir, outputName(s, in.rel, o))
+			if err := writeFile(line.Output, r.Output); err != nil {
+				return fail(lines, err)
+			}
+		}
+		lines = append(lines, line)
 	}
-	return l
+	return lines
 }
 
-// outputName is the relative output path: the input's, with the extension
-// replaced when the format changed, by the same rule as the Lambda's
-// destination keys (config.Settings.DestinationKey).
-func outputName(rel, ext string) string {
-	noPrefixes := config.Settings{}
-	return filepath.FromSlash(noPrefixes.DestinationKey(filepath.ToSlash(rel), ext))
+// outputName is the relative output path: the destination key the Lambda
+// would write (config.Settings.OutputKey), without the prefixes.
+func outputName(s config.Settings, rel string, o config.Output) string {
+	s.SourcePrefix, s.DestinationPrefix = "", ""
+	return filepath.FromSlash(s.OutputKey(filepath.ToSlash(rel), o))
 }
 
 func writeFile(path string, data []byte) error {

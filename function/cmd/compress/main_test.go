@@ -144,20 +144,83 @@ func TestStrict(t *testing.T) {
 	}
 }
 
-// TestConfig: the -config file is the settings JSON, parsed over the defaults.
+// TestConfig: the -config file is the settings JSON, parsed over the
+// defaults; every output is written under its destination key's file name.
 func TestConfig(t *testing.T) {
+	dir := t.TempDir()
+	photo, _, sub := inputs(t, dir)
+	cfg := filepath.Join(dir, "settings.json")
+	doc := `{"outputs":[{"format":"original"},{"format":"webp","maxWidth":100,"suffix":"-100"}],"webp":{"quality":50}}`
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	lines, code, stderr := run(t, "-config", cfg, "-out", out, photo, sub)
+	if code != 0 || len(lines) != 4 {
+		t.Fatalf("exit %d, %d lines, want 0 and two lines per input; stderr %s", code, len(lines), stderr)
+	}
+	want := []struct {
+		output string
+		format outcome.Format
+		width  int // 0: the input's
+	}{
+		{filepath.Join(out, "photo.jpg"), "jpeg", 0},
+		{filepath.Join(out, "photo-100.webp"), "webp", 100},
+		{filepath.Join(out, "deeper", "graphic.png"), "png", 0},
+		{filepath.Join(out, "deeper", "graphic-100.webp"), "webp", 0}, // smaller already: never enlarged
+	}
+	for i, w := range want {
+		l := lines[i]
+		if l.Output != w.output || l.FormatOut != w.format || w.width != 0 && l.Width != w.width || !l.Decision.Stored() {
+			t.Errorf("line %d: %s %s %d px wide at %s; want it stored as %s at %s", i, l.Decision, l.FormatOut, l.Width, l.Output, w.format, w.output)
+			continue
+		}
+		checkFile(t, l)
+	}
+}
+
+// TestAVIFOutput: an AVIF output is written where the build has an AV1
+// encoder, and refused at start, naming the entry, where it has not.
+func TestAVIFOutput(t *testing.T) {
 	dir := t.TempDir()
 	photo, _, _ := inputs(t, dir)
 	cfg := filepath.Join(dir, "settings.json")
-	if err := os.WriteFile(cfg, []byte(`{"outputFormat":"webp","maxWidth":100,"webp":{"quality":50}}`), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(`{"outputs":[{"format":"original"},{"format":"avif","maxWidth":64,"suffix":"-64"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	lines, code, stderr := run(t, "-config", cfg, "-out", filepath.Join(dir, "out"), photo)
-	if code != 0 || len(lines) != 1 {
+	if code == 2 {
+		if !strings.Contains(stderr, "outputs[1] (avif-64 (max 64 x any)): this ImageMagick cannot write avif") || len(lines) != 0 {
+			t.Errorf("exit 2 with %d lines, stderr %q; want nothing processed and the AVIF entry named", len(lines), stderr)
+		}
+		t.Logf("this build cannot write AVIF: %s", stderr)
+		return
+	}
+	if code != 0 || len(lines) != 2 {
 		t.Fatalf("exit %d, %d lines; stderr %s", code, len(lines), stderr)
 	}
-	if l := lines[0]; l.FormatOut != "webp" || l.Width != 100 || l.Output != filepath.Join(dir, "out", "photo.webp") {
-		t.Errorf("got %s %dpx wide at %s; want webp, 100 px, out/photo.webp", l.FormatOut, l.Width, l.Output)
+	if l := lines[1]; l.Output != filepath.Join(dir, "out", "photo-64.avif") || l.FormatOut != "avif" || l.Width != 64 {
+		t.Errorf("AVIF line %+v, want out/photo-64.avif, 64 px wide", l)
+	}
+	checkFile(t, lines[1])
+}
+
+// checkFile: the output file is what its line says.
+func checkFile(t *testing.T, l outcome.File) {
+	t.Helper()
+	data, err := os.ReadFile(l.Output)
+	if err != nil {
+		t.Fatalf("output file: %v", err)
+	}
+	mw := imagick.NewMagickWand()
+	defer mw.Destroy()
+	if len(data) != l.BytesOut {
+		t.Errorf("%s: %d bytes on disk, line says %d", l.Output, len(data), l.BytesOut)
+	}
+	if err := mw.ReadImageBlob(data); err != nil {
+		t.Errorf("%s does not decode: %v", l.Output, err)
+	} else if int(mw.GetImageWidth()) != l.Width || int(mw.GetImageHeight()) != l.Height || strings.ToLower(mw.GetImageFormat()) != string(l.FormatOut) {
+		t.Errorf("%s is %s %dx%d, line says %s %dx%d", l.Output, mw.GetImageFormat(), mw.GetImageWidth(), mw.GetImageHeight(), l.FormatOut, l.Width, l.Height)
 	}
 }
 

@@ -124,8 +124,12 @@ func setupSection(d doc, r *Results) {
 		m.CPU, m.Cores, float64(m.MemoryBytes)/(1<<30), m.OS, m.Kernel, m.Go)
 	d.p("- Command: `%s`, %s in all. Corpus: `%s`, %d files (%s).", r.Command, r.Elapsed.Round(time.Second), r.Corpus, len(r.Images), classCounts(r.Images))
 	s := r.Settings
-	d.p("- Settings (the same for every tool): JPEG quality %d, sampling %s, progressive %t; PNG zlib level %d; WebP quality %d, method %d, lossless %t; no resize (maxWidth %d, maxHeight %d).",
-		s.JPEG.Quality, s.JPEG.Sampling, s.JPEG.Progressive, s.PNG.CompressionLevel, s.WebP.Quality, s.WebP.Method, s.WebP.Lossless, s.MaxWidth, s.MaxHeight)
+	var outputs []string
+	for _, o := range s.Outputs {
+		outputs = append(outputs, o.Name())
+	}
+	d.p("- Settings (the same for every tool): JPEG quality %d, sampling %s, progressive %t; PNG zlib level %d; WebP quality %d, method %d, lossless %t; outputs: %s.",
+		s.JPEG.Quality, s.JPEG.Sampling, s.JPEG.Progressive, s.PNG.CompressionLevel, s.WebP.Quality, s.WebP.Method, s.WebP.Lossless, strings.Join(outputs, ", "))
 	d.p("- Tools (one process per image; each image goes through every tool that applies before the next image, in every round):")
 	d.p("")
 	d.header(3, "tool", "command", "version")

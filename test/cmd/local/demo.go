@@ -7,8 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -167,51 +169,60 @@ func putFile(ctx context.Context, stack *local.Stack, u upload) error {
 	return nil
 }
 
-// printSummary prints one row per upload and the totals; it returns how many
-// uploads have no acceptable outcome (none, failed, or rejected without a reason).
+// printSummary prints one row per output of each upload (one row for an
+// upload without outputs) and the totals; it returns how many uploads have no
+// acceptable outcome (none, failed, or rejected without a reason).
 func printSummary(uploads []upload, outcomes *local.Recorder, elapsed time.Duration) (bad int, err error) {
 	var rows strings.Builder
-	rows.WriteString("key\tdecision\tbytes in\tbytes out\tsaved\tms\tnote\n")
+	rows.WriteString("key\tdecision\toutput\tformat\tsize\tbytes in\tbytes out\tsaved\tms\tnote\n")
 	var in, out int64
-	decisions := map[string]int{}
+	records, outputs, formats := map[string]int{}, map[string]int{}, map[outcome.Format]int64{}
 	for _, u := range uploads {
 		o, ok := outcomes.Last(u.key)
 		if !ok {
 			bad++
-			decisions["without outcome"]++
-			fmt.Fprintf(&rows, "%s\tNONE\t%s\t\t\t\tno outcome: see the logs\n", u.key, local.HumanBytes(u.size))
+			records["without outcome"]++
+			fmt.Fprintf(&rows, "%s\tNONE\t\t\t\t%s\t\t\t\tno outcome: see the logs\n", u.key, local.HumanBytes(u.size))
 			continue
 		}
-		decisions[string(o.Decision)]++
+		records[string(o.Decision)]++
 		if !acceptable(o) {
 			bad++
 		}
-		note := o.Reason
-		if o.DestinationKey != "" && o.DestinationKey != o.Key {
-			note = strings.TrimSpace("=> " + o.DestinationKey + " " + note)
+		if len(o.Outputs) == 0 {
+			fmt.Fprintf(&rows, "%s\t%s\t\t\t\t%s\t\t\t%d\t%s\n", o.Key, o.Decision, local.HumanBytes(o.BytesIn), o.Millis, o.Reason)
 		}
-		saved := ""
-		if o.BytesOut > 0 {
-			in += o.BytesIn
-			out += o.BytesOut
-			saved = fmt.Sprintf("%.0f%%", 100*(1-float64(o.BytesOut)/float64(o.BytesIn)))
+		for i, x := range o.Outputs {
+			outputs[string(x.Decision)]++
+			saved, size := "", ""
+			if x.Decision.Stored() {
+				in += o.BytesIn
+				out += x.Bytes
+				formats[x.Format] += x.Bytes
+				saved = fmt.Sprintf("%.0f%%", 100*(1-float64(x.Bytes)/float64(o.BytesIn)))
+				size = fmt.Sprintf("%dx%d", x.Width, x.Height)
+			}
+			key, decision, ms := o.Key, string(o.Decision), strconv.FormatInt(o.Millis, 10)
+			if i > 0 { // the upload's columns once
+				key, decision, ms = "", "", ""
+			}
+			fmt.Fprintf(&rows, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", key, decision,
+				strings.TrimPrefix(x.Key, path.Dir(o.Key)+"/"), x.Format, size,
+				local.HumanBytes(o.BytesIn), local.HumanBytes(x.Bytes), saved, ms, x.Reason)
 		}
-		fmt.Fprintf(&rows, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.Key, o.Decision,
-			local.HumanBytes(o.BytesIn), local.HumanBytes(o.BytesOut), saved, o.Millis, note)
 	}
-
-	var counts []string
-	for d, n := range decisions {
-		counts = append(counts, fmt.Sprintf("%d %s", n, d))
-	}
-	sort.Strings(counts)
 	saved := 0.0
 	if in > 0 {
 		saved = 100 * (1 - float64(out)/float64(in))
 	}
-	fmt.Fprintf(&rows, "\n%d uploads (%s) in %s; outputs %s -> %s, saved %.1f%%\n",
-		len(uploads), strings.Join(counts, ", "), elapsed.Round(100*time.Millisecond),
-		local.HumanBytes(in), local.HumanBytes(out), saved)
+	var perFormat []string
+	for f, n := range formats {
+		perFormat = append(perFormat, fmt.Sprintf("%s %s", f, local.HumanBytes(n)))
+	}
+	sort.Strings(perFormat)
+	fmt.Fprintf(&rows, "\n%d uploads (%s), %d outputs (%s) in %s; outputs %s (%s), saved %.1f%% against serving the upload for each\n",
+		len(uploads), counts(records), sum(outputs), counts(outputs), elapsed.Round(100*time.Millisecond),
+		local.HumanBytes(out), strings.Join(perFormat, ", "), saved)
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	if _, err := io.WriteString(w, "\n"+rows.String()); err != nil {
@@ -220,8 +231,26 @@ func printSummary(uploads []upload, outcomes *local.Recorder, elapsed time.Durat
 	return bad, w.Flush()
 }
 
-// acceptable is an outcome a user can act on: an output, or a rejection that
-// says why.
+func counts(m map[string]int) string {
+	var parts []string
+	for k, n := range m {
+		parts = append(parts, fmt.Sprintf("%d %s", n, k))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// acceptable is an outcome a user can act on: an output, a rejection that
+// says why, or outputs each saying why they could not be made.
 func acceptable(o outcome.Record) bool {
-	return o.Decision.Stored() || o.Decision == outcome.Rejected && o.Reason != ""
+	return o.Decision.Stored() || o.Decision == outcome.Rejected && o.Reason != "" ||
+		o.Decision == outcome.Skipped && len(o.Outputs) > 0 && o.Reason != ""
 }

@@ -3,7 +3,8 @@
 //
 //	local                 start it, serve the viewer page and stream one line per processed image until Ctrl-C (make local)
 //	local -demo [-images DIR]
-//	                      upload a folder of images, wait for every outcome, summarise, stop (make demo)
+//	                      upload a folder of images, wait for every outcome, summarise, stop (make demo);
+//	                      without -config, three outputs per upload (local.Renditions)
 //	local -tools          only install the pinned MinIO and emulator into the cache and .bin/
 //
 // What is missing (MinIO, the emulator, ImageMagick) is built first; that
@@ -34,7 +35,7 @@ func main() {
 		demo       = flag.Bool("demo", false, "upload every image of -images, wait for the outcomes, print a summary and stop")
 		images     = flag.String("images", "", "with -demo: the folder to upload (default: sample images generated into .local/samples)")
 		toolsOnly  = flag.Bool("tools", false, "install MinIO and the runtime emulator, then exit")
-		configFile = flag.String("config", "", "compressor settings (JSON, as in cdk.json); default: the built-in defaults")
+		configFile = flag.String("config", "", "compressor settings (JSON, as in cdk.json); default: the built-in defaults, with -demo the renditions example (original, WebP and AVIF at 640 px, mirrored deletes)")
 		port       = flag.Int("port", 9000, "MinIO's port on 127.0.0.1 (0: any free port; -demo always uses a free one)")
 		viewerPort = flag.Int("viewer-port", 9090, "the viewer page's port on 127.0.0.1 (0: any free port)")
 		stateDir   = flag.String("state", "", "state directory (default: .local in the repository)")
@@ -91,6 +92,13 @@ func run(ctx context.Context, o runOptions) error {
 		return err
 	}
 	if o.demo {
+		if o.configFile == "" {
+			var avifMissing error
+			settings, avifMissing = local.Renditions(ctx, bins)
+			if avifMissing != nil {
+				fmt.Printf("no AVIF output: %v\n", avifMissing)
+			}
+		}
 		return runDemo(ctx, root, state, bins, settings, o.images, o.timeout)
 	}
 	return runLocal(ctx, root, state, bins, settings, o.port, o.viewerPort)
@@ -162,6 +170,7 @@ The local pipeline is running (Ctrl-C stops it).
   credentials   %s
   source        s3://%s/%s   suffixes: %s
   destination   s3://%s/%s
+  outputs       %s%s
   logs          %s, %s
   failures      %s
 
@@ -175,10 +184,27 @@ One line per processed image:
 		viewerURL, s.Endpoint, creds,
 		s.SourceBucket, s.Settings.SourcePrefix, strings.Join(s.Settings.Suffixes, " "),
 		s.DestinationBucket, s.Settings.DestinationPrefix,
+		outputNames(s.Settings), deletes(s.Settings),
 		rel(root, filepath.Join(s.LogDir, "minio.log")), rel(root, filepath.Join(s.LogDir, "function.log")),
 		rel(root, s.FailuresFile),
 		creds, s.SourceBucket, s.Settings.SourcePrefix, s.Endpoint,
 		creds, s.DestinationBucket, s.Settings.DestinationPrefix, s.Endpoint)
+}
+
+// outputNames lists the outputs an upload gets.
+func outputNames(s config.Settings) string {
+	var names []string
+	for _, o := range s.Outputs {
+		names = append(names, o.Name())
+	}
+	return strings.Join(names, ", ")
+}
+
+func deletes(s config.Settings) string {
+	if s.MirrorDeletes {
+		return "   (deleting an upload deletes its outputs)"
+	}
+	return ""
 }
 
 // rel shortens paths inside the repository for printing.
