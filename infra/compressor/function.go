@@ -116,6 +116,7 @@ func newFunctionRole(scope constructs.Construct, id string, props *FunctionProps
 		logGroupArn:       logs.LogGroupArn(),
 		sourceKeyArn:      e.SourceBucketKeyArn,
 		destinationKeyArn: e.DestinationBucketKeyArn,
+		deleteOutputs:     e.Compression.MirrorDeletes,
 	}
 	if props.Key != nil {
 		access.stackKeyArn = props.Key.KeyArn()

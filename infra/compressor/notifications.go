@@ -9,16 +9,24 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 )
 
-// subscribe sends the ObjectCreated events of s's uploads to fn. An S3 filter
-// holds one prefix and one suffix, so each suffix (".jpg" and ".JPG" alike: S3
-// compares case-sensitively) is a rule of its own; s.Validate has already
-// refused the overlapping suffixes S3 would reject at deploy time.
+// subscribe sends the ObjectCreated events of s's uploads to fn, and with
+// mirrorDeletes their ObjectRemoved events (deletes and delete markers)
+// too. An S3 filter holds one prefix and one suffix, so each suffix (".jpg"
+// and ".JPG" alike: S3 compares case-sensitively) is a rule of its own;
+// s.Validate has already refused the overlapping suffixes S3 would reject at
+// deploy time.
 func subscribe(bucket awss3.IBucket, fn awslambda.IFunction, s config.Settings) {
 	dest := awss3notifications.NewLambdaDestination(fn)
-	for _, suffix := range s.Suffixes {
-		bucket.AddEventNotification(awss3.EventType_OBJECT_CREATED, dest, &awss3.NotificationKeyFilter{
-			Prefix: jsii.String(s.SourcePrefix),
-			Suffix: jsii.String(suffix),
-		})
+	events := []awss3.EventType{awss3.EventType_OBJECT_CREATED}
+	if s.MirrorDeletes {
+		events = append(events, awss3.EventType_OBJECT_REMOVED)
+	}
+	for _, event := range events {
+		for _, suffix := range s.Suffixes {
+			bucket.AddEventNotification(event, dest, &awss3.NotificationKeyFilter{
+				Prefix: jsii.String(s.SourcePrefix),
+				Suffix: jsii.String(suffix),
+			})
+		}
 	}
 }

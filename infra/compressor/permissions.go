@@ -22,6 +22,7 @@ type functionAccess struct {
 	failureQueueArn, logGroupArn    *string
 	stackKeyArn                     *string // nil without encryption=kms
 	sourceKeyArn, destinationKeyArn string  // keys of imported buckets, optional
+	deleteOutputs                   bool    // mirrorDeletes
 }
 
 // functionPermissions are all the function may do, one statement a line:
@@ -37,6 +38,10 @@ func functionPermissions(a functionAccess) []permission {
 		// Also the permission Lambda uses for the on-failure destination.
 		{sid: "ReportFailures", actions: []string{"sqs:SendMessage"}, resources: arns(a.failureQueueArn)},
 		{sid: "WriteLogs", actions: []string{"logs:CreateLogStream", "logs:PutLogEvents"}, resources: arns(a.logGroupArn)},
+	}
+	if a.deleteOutputs {
+		// mirrorDeletes: the outputs of a deleted upload go too; the source is never deleted from.
+		p = append(p, permission{sid: "DeleteOutputs", actions: []string{"s3:DeleteObject"}, resources: objects(a.destination, a.destinationPrefix)})
 	}
 	if a.stackKeyArn != nil {
 		// The stack's key encrypts the buckets it creates and the failure queue:

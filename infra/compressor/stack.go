@@ -3,6 +3,7 @@
 package compressor
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -54,6 +55,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkLayerWrites(props.buildContext(), e.Compression); err != nil {
+		return nil, fmt.Errorf("environment %q in cdk.json: %w", e.Name, err)
+	}
 	stack := newStack(scope, id, props)
 	removal := removalPolicy(e)
 	key := newKey(stack, e)
@@ -71,6 +75,14 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	alarms := newMonitoring(stack, id, e, Watched{Function: fn, Timeout: time.Duration(e.TimeoutSeconds) * time.Second, FailureQueue: queue}, key)
 	addOutputs(stack, e, buckets, queue, alarms)
 	return stack, nil
+}
+
+// buildContext is BuildContext, "." (where the CDK CLI runs the app) when unset.
+func (p *StackProps) buildContext() string {
+	if p.BuildContext == "" {
+		return "."
+	}
+	return p.BuildContext
 }
 
 // newStack is the empty stack, pinned where the environment says, tagged and checked.
@@ -105,10 +117,7 @@ func newKey(stack awscdk.Stack, e envconfig.Environment) awskms.IKey {
 // newCompressor is the function with its layer, subscribed to the uploads.
 func newCompressor(stack awscdk.Stack, props *StackProps, buckets Buckets, queue awssqs.IQueue, key awskms.IKey) (awslambda.Function, error) {
 	e := props.Environment
-	buildContext := props.BuildContext
-	if buildContext == "" {
-		buildContext = "."
-	}
+	buildContext := props.buildContext()
 	layer, err := NewImageMagickLayer(stack, "ImageMagickLayer", &ImageMagickLayerProps{
 		BuildContext:  buildContext,
 		Architecture:  architecture(e),

@@ -2,6 +2,8 @@ package infra_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -56,6 +58,26 @@ func TestCompressorVariants(t *testing.T) {
 			})
 		}},
 		{variant("halfimported", func(e *envconfig.Environment) { e.SourceBucketName = "acme-uploads" }), nil},
+		{variant("renditions", func(e *envconfig.Environment) {
+			e.Compression.DestinationPrefix = "web/"
+			e.Compression.MirrorDeletes = true
+			e.Compression.Outputs = []config.Output{{Format: config.Original}, {Format: "webp", MaxWidth: 640, Suffix: "-640"}, {Format: "png", Suffix: "-lossless"}}
+		}), func(t *testing.T, s *synthesized) {
+			must(t, "deletes and delete markers under the prefix reach the function", func() {
+				s.tpl.HasResourceProperties(jsii.String("Custom::S3BucketNotifications"), map[string]any{
+					"NotificationConfiguration": assertions.Match_ObjectLike(&map[string]any{
+						"LambdaFunctionConfigurations": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+							"Events": []any{"s3:ObjectRemoved:*"},
+							"Filter": map[string]any{"Key": map[string]any{"FilterRules": []any{
+								map[string]any{"Name": "suffix", "Value": ".jpg"}, map[string]any{"Name": "prefix", "Value": "uploads/"},
+							}}},
+						})}),
+					}),
+				})
+			})
+			// roleProblems (checkStack) pins the DeleteOutputs statement:
+			// s3:DeleteObject on the destination prefix, nowhere else.
+		}},
 		{variant("kms", func(e *envconfig.Environment) { e.Encryption = envconfig.EncryptionKMS }), checkKMS},
 		// Imported buckets encrypted with their own customer-managed keys (roleProblems
 		// wants DecryptUploads and EncryptOutputs on exactly those keys).
@@ -248,13 +270,24 @@ func checkStack(t *testing.T, s *synthesized) {
 			if got := render(path(c, "LambdaFunctionArn")); got != "${"+fnID+".Arn}" {
 				t.Errorf("notification target = %s, want the compressor ${%s.Arn}", got, fnID)
 			}
-			if ev := list(path(c, "Events")); !slices.Equal(ev, []string{"s3:ObjectCreated:*"}) {
-				t.Errorf("notification events = %v, want [s3:ObjectCreated:*]", ev)
+			ev := list(path(c, "Events"))
+			if len(ev) != 1 {
+				t.Errorf("notification events = %v, want one per rule", ev)
+				continue
 			}
-			suffixes = append(suffixes, rules["suffix"])
+			suffixes = append(suffixes, ev[0]+" "+rules["suffix"])
 		}
-		if !slices.Equal(slices.Sorted(slices.Values(suffixes)), slices.Sorted(slices.Values(e.Compression.Suffixes))) {
-			t.Errorf("notification suffixes = %v, want one rule per configured suffix %v", suffixes, e.Compression.Suffixes)
+		// One rule per configured suffix for uploads, and with mirrorDeletes
+		// one per suffix for deletes and delete markers.
+		var want []string
+		for _, suffix := range e.Compression.Suffixes {
+			want = append(want, "s3:ObjectCreated:* "+suffix)
+			if e.Compression.MirrorDeletes {
+				want = append(want, "s3:ObjectRemoved:* "+suffix)
+			}
+		}
+		if !slices.Equal(slices.Sorted(slices.Values(suffixes)), slices.Sorted(slices.Values(want))) {
+			t.Errorf("notification rules = %v, want %v", suffixes, want)
 		}
 	})
 
@@ -384,6 +417,9 @@ func roleProblems(doc map[string]any, e envconfig.Environment, r functionRole) [
 	if e.DestinationBucketKeyArn != "" {
 		want["EncryptOutputs"] = statement{Actions: []string{"kms:GenerateDataKey"}, Resources: []string{e.DestinationBucketKeyArn}}
 	}
+	if c.MirrorDeletes {
+		want["DeleteOutputs"] = statement{Actions: []string{"s3:DeleteObject"}, Resources: []string{r.destination + "/" + c.DestinationPrefix + "*"}}
+	}
 
 	if arns := path(doc, "Resources", r.role, "Properties", "ManagedPolicyArns"); arns != nil {
 		problems = append(problems, fmt.Sprintf("managed policies %v, want none", render(arns)))
@@ -487,6 +523,41 @@ func bucketARN(v any) string {
 		return "arn:aws:s3:::" + s
 	}
 	return strings.TrimSuffix(render(v), "}") + ".Arn}"
+}
+
+// An output the layer's ImageMagick cannot write stops the synth, naming the
+// entry: an AVIF output needs the layer's AV1 encoder, which the layer's
+// policy allows writing with. The policy here stands in for the layer's.
+func TestOutputsTheLayerCannotWrite(t *testing.T) {
+	e := variant("avif", func(e *envconfig.Environment) {
+		e.Compression.Outputs = []config.Output{{Format: config.Original}, {Format: "avif", MaxWidth: 640, Suffix: "-640"}}
+	})
+	for _, tc := range []struct {
+		name, rules string
+		refused     bool
+	}{
+		{"decoders only", `<policy domain="coder" rights="none" pattern="*"/><policy domain="coder" rights="read" pattern="{HEIC,HEIF,AVIF}"/>`, true},
+		{"all denied", `<policy domain="coder" rights="none" pattern="*"/>`, true},
+		{"an AV1 encoder", `<policy domain="coder" rights="none" pattern="*"/><policy domain="coder" rights="read | write" pattern="AVIF"/>`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			policy := filepath.Join(dir, compressor.LayerPolicy)
+			if err := os.MkdirAll(filepath.Dir(policy), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(policy, []byte("<policymap>"+tc.rules+"</policymap>"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Without the rest of the build context the synth fails later
+			// anyway; only the refusal matters here.
+			_, err := compressor.NewStack(newApp(t, nil), compressor.StackName(e.Name), &compressor.StackProps{Environment: e, BuildContext: dir})
+			refused := err != nil && strings.Contains(err.Error(), "outputs[1] (avif-640 (max 640 x any)): the ImageMagick layer cannot write avif")
+			if refused != tc.refused {
+				t.Errorf("NewStack = %v; want refused: %v", err, tc.refused)
+			}
+		})
+	}
 }
 
 // A template synthesized with skipBundling=true carries a rule that
