@@ -104,11 +104,11 @@ bench: packages build ## Speed, size, quality and memory against the references 
 ##@ Building blocks
 .PHONY: packages deps magick tools linters emulators build
 # Debian packages: compilers, shellcheck (without it actionlint silently skips the shell in
-# the workflows), GNU time and the benchmark's references (djpeg/cjpeg, optipng, cwebp), which
-# the benchmark harness's own tests run; Chromium and a font for the viewer's browser test.
-# ImageMagick's build libraries: layers/imagemagick/local.sh.
+# the workflows), GNU time and the benchmark's references (djpeg/cjpeg, optipng, cwebp,
+# avifenc), which the benchmark harness's own tests run; Chromium and a font for the viewer's
+# browser test. ImageMagick's build libraries: layers/imagemagick/local.sh.
 DEBIAN_PACKAGES := build-essential pkg-config xz-utils ca-certificates shellcheck time libjpeg-turbo-progs optipng webp \
-	chromium fonts-dejavu-core
+	libavif-bin chromium fonts-dejavu-core
 
 packages: ## Debian packages the build, the linters and the benchmarks need (apt-get, once)
 	bash scripts/apt-install.sh $(DEBIAN_PACKAGES)

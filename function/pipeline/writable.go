@@ -59,7 +59,7 @@ func encodeProbe(f outcome.Format) error {
 	if err := mw.NewImage(16, 16, grey); err != nil {
 		return err
 	}
-	if err := errors.Join(mw.SetImageFormat(coders[f]), setQuality(mw, 50), mw.SetOption("heic:speed", strconv.Itoa(avifSpeed))); err != nil {
+	if err := errors.Join(mw.SetImageFormat(coders[f]), setQuality(mw, 50), mw.SetOption("heic:speed", strconv.Itoa(AVIFSpeed))); err != nil {
 		return err
 	}
 	blob, err := mw.GetImageBlob()

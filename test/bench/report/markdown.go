@@ -35,6 +35,9 @@ func Write(docPath string, r *Results) error {
 	if err := writeCharts(docDir, r, t); err != nil {
 		return err
 	}
+	if err := renditionsChart(docDir, r); err != nil {
+		return err
+	}
 	var b bytes.Buffer
 	render(&b, r, t)
 	return os.WriteFile(docPath, b.Bytes(), 0o644)
@@ -97,6 +100,7 @@ func render(b *bytes.Buffer, r *Results, t table) {
 	jpegDetail(d, t)
 	rejectSection(d, t)
 	coldSection(d, r)
+	renditionsSection(d, r)
 	d.section("Charts", fmt.Sprintf("![bytes saved vs SSIM](%s)", SizeQualityChart), fmt.Sprintf("![CPU ms per megapixel](%s)", SpeedChart))
 	methodSection(d, r)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
+	"github.com/s3-image-compressor/s3-image-compressor/test/bench/renditions"
 	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
 
@@ -29,7 +30,11 @@ type Results struct {
 	InProc    []InProcSample
 	Cold      []coldstart.Sample
 	ColdErr   string // why cold start was not (fully) measured
-	Elapsed   time.Duration
+	// Renditions are ours' WebP and AVIF renditions against the references
+	// at equal SSIM; RenditionsNote says what was not measured and why.
+	Renditions     []renditions.Sample
+	RenditionsNote string
+	Elapsed        time.Duration
 }
 
 // Machine describes where the figures come from.

@@ -159,6 +159,7 @@ func run(ctx context.Context) error {
 	r.Scores = score(ctx, magick, filepath.Join(o.work, "ssim"), all, images, r.Samples, outDir)
 	logf("SSIM of %d outputs: %s", len(r.Scores), time.Since(scoreStart).Round(time.Second))
 
+	measureRenditions(ctx, o, magick, r, images)
 	coldStart(ctx, o, r, largest(images))
 
 	r.Elapsed = time.Since(start)
