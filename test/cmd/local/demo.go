@@ -194,21 +194,21 @@ func printSummary(uploads []upload, outcomes *local.Recorder, elapsed time.Durat
 		}
 		for i, x := range o.Outputs {
 			outputs[string(x.Decision)]++
-			saved, size := "", ""
+			saved, size, bytesOut := "", "", ""
 			if x.Decision.Stored() {
 				in += o.BytesIn
 				out += x.Bytes
 				formats[x.Format] += x.Bytes
 				saved = fmt.Sprintf("%.0f%%", 100*(1-float64(x.Bytes)/float64(o.BytesIn)))
 				size = fmt.Sprintf("%dx%d", x.Width, x.Height)
+				bytesOut = local.HumanBytes(x.Bytes)
 			}
-			key, decision, ms := o.Key, string(o.Decision), strconv.FormatInt(o.Millis, 10)
+			key, decision, bytesIn, ms := o.Key, string(o.Decision), local.HumanBytes(o.BytesIn), strconv.FormatInt(o.Millis, 10)
 			if i > 0 { // the upload's columns once
-				key, decision, ms = "", "", ""
+				key, decision, bytesIn, ms = "", "", "", ""
 			}
 			fmt.Fprintf(&rows, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", key, decision,
-				strings.TrimPrefix(x.Key, path.Dir(o.Key)+"/"), x.Format, size,
-				local.HumanBytes(o.BytesIn), local.HumanBytes(x.Bytes), saved, ms, x.Reason)
+				strings.TrimPrefix(x.Key, path.Dir(o.Key)+"/"), x.Format, size, bytesIn, bytesOut, saved, ms, x.Reason)
 		}
 	}
 	saved := 0.0
