@@ -177,7 +177,10 @@ func (d *Destination) Put(ctx context.Context, o Output, over Current) error {
 	return classifyConditional(err, where("put", d.bucket, o.Key))
 }
 
-// Delete deletes the object over read, only if it is still that object.
+// Delete deletes the object over read, only if it is still that object
+// (S3 honours If-Match on DELETE in general purpose buckets since September
+// 2025, with the s3:GetObject permission besides s3:DeleteObject; it answers
+// 404, ErrNotFound, when the object is gone already).
 func (d *Destination) Delete(ctx context.Context, over Current) error {
 	_, err := d.api.DeleteObject(ctx, &s3.DeleteObjectInput{
 		Bucket:  &d.bucket,
