@@ -173,37 +173,7 @@ func TestDestinationRoundTrip(t *testing.T) {
 // instead of replacing what another writer stored meanwhile.
 func TestConditionalWrites(t *testing.T) {
 	s := setup(t)
-	d := storage.NewDestination(s.NewClient(nil, fastRetries), dst)
-	ctx := context.Background()
-	out := func(body string) storage.Output { return storage.Output{Key: "out/a.webp", Body: []byte(body)} }
-
-	before, err := d.Current(ctx, "out/a.webp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Put(ctx, out("first"), before); err != nil {
-		t.Fatalf("Put over nothing: %v", err)
-	}
-	if err := d.Put(ctx, out("late"), before); !errors.Is(err, storage.ErrConflict) || storage.Permanent(err) {
-		t.Errorf("Put over nothing when there is an object: %v, want ErrConflict (not permanent)", err)
-	}
-	first, _ := d.Current(ctx, "out/a.webp")
-	if err := d.Put(ctx, out("second"), first); err != nil {
-		t.Fatalf("Put over the current object: %v", err)
-	}
-	if err := d.Put(ctx, out("stale"), first); !errors.Is(err, storage.ErrConflict) {
-		t.Errorf("Put over a replaced object: %v, want ErrConflict", err)
-	}
-	if got := string(s.Get(t, dst, "out/a.webp")); got != "second" {
-		t.Errorf("the object holds %q, want the write that read the current state (second)", got)
-	}
-	second, _ := d.Current(ctx, "out/a.webp")
-	if err := d.Delete(ctx, second); err != nil {
-		t.Fatalf("Delete: %v", err)
-	}
-	if c, _ := d.Current(ctx, "out/a.webp"); c.Exists() {
-		t.Errorf("the object survived its Delete: %+v", c)
-	}
+	storagetest.CheckConditionalWrites(t, storage.NewDestination(s.NewClient(nil, fastRetries), dst), "out/a.webp")
 }
 
 func TestProvenanceSame(t *testing.T) {

@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,6 +10,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
+	"github.com/s3-image-compressor/s3-image-compressor/function/storage/storagetest"
 )
 
 // renditionsPhoto is a 1600x1200 JPEG of the burst, larger than the
@@ -40,35 +40,7 @@ func (e *pipeline) renditions(t *testing.T) {
 // (MinIO ignores If-Match on DELETE, which S3 honours; the handler re-checks
 // the source after deleting instead of relying on it alone.)
 func (e *pipeline) conditionalWrites(t *testing.T) {
-	ctx := t.Context()
-	d := storage.NewDestination(e.stack.S3, e.stack.DestinationBucket)
-	out := func(body string) storage.Output {
-		return storage.Output{Key: "conditional/probe.txt", Body: []byte(body), ContentType: "text/plain"}
-	}
-	none, err := d.Current(ctx, "conditional/probe.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Put(ctx, out("first"), none); err != nil {
-		t.Fatalf("Put over nothing: %v", err)
-	}
-	if err := d.Put(ctx, out("late"), none); !errors.Is(err, storage.ErrConflict) {
-		t.Errorf("Put over nothing when there is an object: %v, want ErrConflict", err)
-	}
-	first, _ := d.Current(ctx, "conditional/probe.txt")
-	if err := d.Put(ctx, out("second"), first); err != nil {
-		t.Fatalf("Put over the current object: %v", err)
-	}
-	if err := d.Put(ctx, out("stale"), first); !errors.Is(err, storage.ErrConflict) {
-		t.Errorf("Put over a replaced object: %v, want ErrConflict", err)
-	}
-	second, _ := d.Current(ctx, "conditional/probe.txt")
-	if second.Size != int64(len("second")) {
-		t.Errorf("the object is %d bytes, want the write that read the current state (second)", second.Size)
-	}
-	if err := d.Delete(ctx, second); err != nil {
-		t.Fatal(err)
-	}
+	storagetest.CheckConditionalWrites(t, storage.NewDestination(e.stack.S3, e.stack.DestinationBucket), "conditional/probe.txt")
 }
 
 // mirroredDeletes: a delete marker on an upload deletes its outputs; deleting
