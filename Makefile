@@ -48,7 +48,6 @@ oidc: deps ## Deploy the GitHub OIDC roles, once per account (admin credentials,
 	$(CDK) deploy --exclusively 'ImageCompressorGitHub-*'
 
 deploy: deps ## Deploy ENV to AWS: Docker builds the layer and the function (never skips bundling)
-	bash layers/imagemagick/local.sh fetch layers/imagemagick/src
 	$(CDK) deploy -c env=$(ENV)
 
 synth: deps ## Print the template of ENV (default dev) without Docker bundling
@@ -90,7 +89,7 @@ bench: packages build ## Speed, size, quality and memory against the references 
 	cd test && go run ./cmd/bench $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
 ##@ Building blocks
-.PHONY: packages deps magick tools build
+.PHONY: packages deps magick jxl-tools tools build
 # Debian packages: compilers, shellcheck (without it actionlint silently skips the shell in
 # the workflows), GNU time and the benchmark's references (djpeg/cjpeg, optipng, cwebp), which
 # the benchmark harness's own tests run. ImageMagick's build libraries: layers/imagemagick/local.sh.
@@ -106,8 +105,11 @@ node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-magick: ## Build ImageMagick 7 into the cache (once per version and flags) and print where
+magick: ## Build the native stack (ImageMagick 7, libheif, libaom, jpegli) into the cache once, prove its layer in an isolated root
 	bash layers/imagemagick/local.sh build
+
+jxl-tools: ## Build ssimulacra2 and butteraugli_main into the cache once and print their directory
+	bash layers/imagemagick/local.sh jxl-tools
 
 tools: $(GOLANGCI_LINT) $(ACTIONLINT) ## Linters, MinIO and the Lambda emulator, pinned, built once into the cache
 	cd test && go run ./cmd/local -tools
