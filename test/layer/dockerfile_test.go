@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -257,6 +258,24 @@ func checkDockerfile(in inputs) []string {
 		}
 	}
 	problems = append(problems, checkPins(globals, in.versions)...)
+	// A fresh clone must find every source: a default URL, or a tracked file in src/.
+	defaults := maps.Clone(globals)
+	for _, s := range stages {
+		for _, c := range s.Commands {
+			if a, ok := c.(*instructions.ArgCommand); ok {
+				for _, kv := range a.Args {
+					if _, seen := defaults[kv.Key]; !seen && kv.Value != nil {
+						defaults[kv.Key] = *kv.Value
+					}
+				}
+			}
+		}
+	}
+	for _, name := range sourceNames(in.versions) {
+		if defaults[name+"_URL"] == "" && !in.inClone(layerDir+"/src/"+defaults[name+"_TARBALL"]) {
+			bad("source %s has no default URL and no %s/src/%s in a clean clone: a fresh clone cannot build the layer", name, layerDir, defaults[name+"_TARBALL"])
+		}
+	}
 	problems = append(problems, checkSourcesStage(byName["sources"], globals, in)...)
 	problems = append(problems, checkBuilder(byName["builder"], in)...)
 	for i := range stages {
@@ -354,9 +373,6 @@ func checkSourcesStage(s *instructions.Stage, globals map[string]string, in inpu
 			if !args[name+suffix] {
 				bad("stage sources does not declare ARG %s%s: a build arg of that name would not reach fetch.sh", name, suffix)
 			}
-		}
-		if globals[name+"_URL"] == "" && !in.inClone(layerDir+"/src/"+globals[name+"_TARBALL"]) {
-			bad("source %s has no default URL and no %s/src/%s in a clean clone: a fresh clone cannot build the layer", name, layerDir, globals[name+"_TARBALL"])
 		}
 	}
 	fetched := false

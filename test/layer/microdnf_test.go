@@ -92,15 +92,16 @@ func checkPackageManager(s *instructions.Stage) []string {
 }
 
 func checkMicrodnf(words []string, cond string) []string {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	switch words[0] {
 	case "microdnf":
 	case "dnf", "dnf5", "yum":
-		return []string{fmt.Sprintf("%q: call microdnf by name: the runtime image is AL2023-minimal, whose %s is microdnf with a narrower syntax", strings.Join(words, " "), words[0])}
+		// It runs microdnf all the same: say so, and check it as such.
+		bad("%q: call microdnf by name: the runtime image is AL2023-minimal, whose %s is microdnf with a narrower syntax", strings.Join(words, " "), words[0])
 	default:
 		return nil
 	}
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	var command string
 	var args []string
 	for i := 1; i < len(words); i++ {
