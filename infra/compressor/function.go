@@ -22,7 +22,8 @@ type FunctionProps struct {
 	Buckets      Buckets
 	FailureQueue awssqs.IQueue
 	Layer        awslambda.ILayerVersion
-	BuildContext string // the repository root
+	BuildContext string            // the repository root
+	BuildArgs    map[string]string // Docker build args (ARGs of the Dockerfile)
 }
 
 // Lambda's asynchronous invocation (S3 notifications) of the function: a
@@ -43,7 +44,7 @@ func NewFunction(scope constructs.Construct, id string, props *FunctionProps) (a
 		return nil, err
 	}
 	arch := architecture(e)
-	code, err := dockerCode(scope, props.BuildContext, functionTarget, arch)
+	code, err := dockerCode(scope, props.BuildContext, props.BuildArgs, functionTarget, arch)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,8 @@ type StackProps struct {
 	// BuildContext is the Docker build context of the layer and the function:
 	// the repository root. Default ".", where the CDK CLI runs the app.
 	BuildContext string
+	// DockerBuildArgs are the build args of both Docker builds (context dockerBuildArgs).
+	DockerBuildArgs map[string]string
 }
 
 // StackName is the name (and construct id) of an environment's stack:
@@ -27,10 +29,10 @@ type StackProps struct {
 func StackName(env string) string { return "ImageCompressor-" + env }
 
 // NewStacks adds one stack per environment, each named StackName(env).
-func NewStacks(scope constructs.Construct, envs []envconfig.Environment, buildContext string) ([]awscdk.Stack, error) {
+func NewStacks(scope constructs.Construct, envs []envconfig.Environment, buildContext string, buildArgs map[string]string) ([]awscdk.Stack, error) {
 	stacks := make([]awscdk.Stack, 0, len(envs))
 	for _, e := range envs {
-		s, err := NewStack(scope, StackName(e.Name), &StackProps{Environment: e, BuildContext: buildContext})
+		s, err := NewStack(scope, StackName(e.Name), &StackProps{Environment: e, BuildContext: buildContext, DockerBuildArgs: buildArgs})
 		if err != nil {
 			return nil, err
 		}
@@ -86,6 +88,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 	queue := NewFailureQueue(stack, "FailureQueue", &FailureQueueProps{Key: key, RemovalPolicy: removal})
 	layer, err := NewImageMagickLayer(stack, "ImageMagickLayer", &ImageMagickLayerProps{
 		BuildContext:  buildContext,
+		BuildArgs:     props.DockerBuildArgs,
 		Architecture:  architecture(e),
 		RemovalPolicy: removal,
 	})
@@ -98,6 +101,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 		FailureQueue: queue,
 		Layer:        layer,
 		BuildContext: buildContext,
+		BuildArgs:    props.DockerBuildArgs,
 	})
 	if err != nil {
 		return nil, err

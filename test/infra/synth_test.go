@@ -90,7 +90,7 @@ func synth(t *testing.T, e envconfig.Environment) *synthesized {
 		return s
 	}
 	stack, tpl := build(t, e.Name, func() (awscdk.Stack, error) {
-		stacks, err := compressor.NewStacks(newApp(t, nil), []envconfig.Environment{e}, repoRoot)
+		stacks, err := compressor.NewStacks(newApp(t, nil), []envconfig.Environment{e}, repoRoot, nil)
 		if err != nil {
 			return nil, err
 		}
