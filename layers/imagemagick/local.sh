@@ -246,7 +246,7 @@ isolated_verify() {
 	command -v busybox >/dev/null || die "busybox (package busybox-static) is needed for the isolated root's /bin/sh"
 	cp "$(command -v busybox)" "$root/bin/busybox"
 	for applet in $(busybox --list); do
-		ln -sf busybox "$root/bin/$applet"
+		[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 	done
 	cp -R "$layer/." "$root$pfx/"
 	cp "$here/verify.sh" "$root/verify/"
