@@ -49,7 +49,6 @@ oidc: deps ## Deploy the GitHub OIDC roles, once per account (admin credentials,
 	$(CDK) deploy --exclusively 'ImageCompressorGitHub-*'
 
 deploy: deps ## Deploy ENV to AWS: Docker builds the layer and the function (never skips bundling)
-	bash layers/imagemagick/local.sh fetch layers/imagemagick/src
 	$(CDK) deploy -c env=$(ENV)
 
 synth: deps ## Print the template of ENV (default dev) without Docker bundling
@@ -102,7 +101,7 @@ bench: packages build ## Speed, size, quality and memory against the references 
 	cd test && go run ./cmd/bench $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
 ##@ Building blocks
-.PHONY: packages deps magick tools linters emulators build
+.PHONY: packages deps magick jxl-tools tools linters emulators build
 # Debian packages: compilers, shellcheck (without it actionlint silently skips the shell in
 # the workflows), GNU time and the benchmark's references (djpeg/cjpeg, optipng, cwebp,
 # avifenc), which the benchmark harness's own tests run; Chromium and a font for the viewer's
@@ -120,8 +119,11 @@ node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-magick: ## Build ImageMagick 7 into the cache (once per version and flags) and print where
+magick: ## Build the native stack (ImageMagick 7, libheif, libaom, jpegli) into the cache once, prove its layer in an isolated root
 	bash layers/imagemagick/local.sh build
+
+jxl-tools: ## Build ssimulacra2 and butteraugli_main into the cache once and print their directory
+	bash layers/imagemagick/local.sh jxl-tools
 
 tools: linters emulators ## Every pinned tool (test/local/tools.env), built once into the cache
 

@@ -45,7 +45,7 @@ func run() (err error) {
 		app.Node().SetContext(jsii.String("aws:cdk:bundling-stacks"), []interface{}{})
 	}
 	// The CLI runs the app in the directory of cdk.json: the repository root.
-	stacks, err := compressor.NewStacks(app, cfg.Environments, ".")
+	stacks, err := compressor.NewStacks(app, cfg.Environments, ".", cfg.DockerBuildArgs)
 	if err != nil {
 		return err
 	}

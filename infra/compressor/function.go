@@ -23,7 +23,8 @@ type FunctionProps struct {
 	FailureQueue awssqs.IQueue
 	Key          awskms.IKey // the stack's key (encryption kms), or nil
 	Layer        awslambda.ILayerVersion
-	BuildContext string // the repository root
+	BuildContext string            // the repository root
+	BuildArgs    map[string]string // Docker build args (ARGs of the Dockerfile)
 }
 
 // Lambda's asynchronous invocation (S3 notifications) of the function: a
@@ -40,7 +41,7 @@ const (
 func NewFunction(scope constructs.Construct, id string, props *FunctionProps) (awslambda.Function, error) {
 	e := props.Environment
 	arch := architecture(e)
-	code, err := dockerCode(scope, props.BuildContext, functionTarget, arch)
+	code, err := dockerCode(scope, props.BuildContext, props.BuildArgs, functionTarget, arch)
 	if err != nil {
 		return nil, err
 	}

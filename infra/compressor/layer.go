@@ -9,7 +9,8 @@ import (
 
 // ImageMagickLayerProps configures NewImageMagickLayer.
 type ImageMagickLayerProps struct {
-	BuildContext  string // the repository root
+	BuildContext  string            // the repository root
+	BuildArgs     map[string]string // Docker build args (ARGs of the Dockerfile)
 	Architecture  awslambda.Architecture
 	RemovalPolicy awscdk.RemovalPolicy
 }
@@ -17,7 +18,7 @@ type ImageMagickLayerProps struct {
 // NewImageMagickLayer is ImageMagick 7, its delegate libraries and the
 // project's policy.xml, unpacked by Lambda into /opt.
 func NewImageMagickLayer(scope constructs.Construct, id string, props *ImageMagickLayerProps) (awslambda.LayerVersion, error) {
-	code, err := dockerCode(scope, props.BuildContext, layerTarget, props.Architecture)
+	code, err := dockerCode(scope, props.BuildContext, props.BuildArgs, layerTarget, props.Architecture)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,8 @@ type StackProps struct {
 	// BuildContext is the Docker build context of the layer and the function:
 	// the repository root. Default ".", where the CDK CLI runs the app.
 	BuildContext string
+	// DockerBuildArgs are the build args of both Docker builds (context dockerBuildArgs).
+	DockerBuildArgs map[string]string
 }
 
 // StackName is the name (and construct id) of an environment's stack:
@@ -32,10 +34,10 @@ type StackProps struct {
 func StackName(env string) string { return "ImageCompressor-" + env }
 
 // NewStacks adds one stack per environment, each named StackName(env).
-func NewStacks(scope constructs.Construct, envs []envconfig.Environment, buildContext string) ([]awscdk.Stack, error) {
+func NewStacks(scope constructs.Construct, envs []envconfig.Environment, buildContext string, buildArgs map[string]string) ([]awscdk.Stack, error) {
 	stacks := make([]awscdk.Stack, 0, len(envs))
 	for _, e := range envs {
-		s, err := NewStack(scope, StackName(e.Name), &StackProps{Environment: e, BuildContext: buildContext})
+		s, err := NewStack(scope, StackName(e.Name), &StackProps{Environment: e, BuildContext: buildContext, DockerBuildArgs: buildArgs})
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +122,7 @@ func newCompressor(stack awscdk.Stack, props *StackProps, buckets Buckets, queue
 	buildContext := props.buildContext()
 	layer, err := NewImageMagickLayer(stack, "ImageMagickLayer", &ImageMagickLayerProps{
 		BuildContext:  buildContext,
+		BuildArgs:     props.DockerBuildArgs,
 		Architecture:  architecture(e),
 		RemovalPolicy: removalPolicy(e),
 	})
@@ -133,6 +136,7 @@ func newCompressor(stack awscdk.Stack, props *StackProps, buckets Buckets, queue
 		Key:          key,
 		Layer:        layer,
 		BuildContext: buildContext,
+		BuildArgs:    props.DockerBuildArgs,
 	})
 	if err != nil {
 		return nil, err

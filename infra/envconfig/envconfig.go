@@ -23,6 +23,9 @@ const (
 	ContextEnvironments = "environments" // object: environment name -> Environment
 	ContextEnv          = "env"          // optional: synthesize only this environment
 	ContextSkipBundling = "skipBundling" // "true": no Docker; the output must not be deployed
+	// Object of Dockerfile ARG name -> value for the layer and function builds, in cdk.json
+	// or as -c dockerBuildArgs='{"IMAGEMAGICK_URL":"..."}'.
+	ContextDockerBuildArgs = "dockerBuildArgs"
 )
 
 // Architectures are the Lambda architectures the layer's Dockerfile can target.
@@ -262,6 +265,8 @@ type App struct {
 	Environments []Environment
 	// SkipBundling leaves the Docker builds out; such a cloud assembly must not be deployed.
 	SkipBundling bool
+	// DockerBuildArgs are passed to the Docker builds as --build-arg NAME=VALUE.
+	DockerBuildArgs map[string]string
 }
 
 // FromContext reads the app's context through lookup (the app's TryGetContext in
@@ -281,7 +286,11 @@ func FromContext(lookup func(key string) any) (App, error) {
 	if err != nil {
 		return App{}, fmt.Errorf("context %q: %w", ContextSkipBundling, err)
 	}
-	app := App{Environments: envs, SkipBundling: skip}
+	buildArgs, err := stringMap(lookup(ContextDockerBuildArgs))
+	if err != nil {
+		return App{}, fmt.Errorf("context %q: %w", ContextDockerBuildArgs, err)
+	}
+	app := App{Environments: envs, SkipBundling: skip, DockerBuildArgs: buildArgs}
 
 	switch want := lookup(ContextEnv).(type) {
 	case nil:
@@ -304,6 +313,27 @@ func Names(envs []Environment) []string {
 		names[i] = e.Name
 	}
 	return names
+}
+
+// stringMap accepts a JSON object of strings: as cdk.json holds it, or as the JSON text -c
+// gives.
+func stringMap(v any) (map[string]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	doc, ok := v.(string)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		doc = string(b)
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(doc), &m); err != nil {
+		return nil, fmt.Errorf(`want an object of names to strings, e.g. {"IMAGEMAGICK_URL":"https://..."}: %w`, err)
+	}
+	return m, nil
 }
 
 // flag accepts what -c gives ("true"/"false") and what cdk.json may hold (a boolean).

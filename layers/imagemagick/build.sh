@@ -1,14 +1,13 @@
 #!/bin/sh
 # build.sh PREFIX SRC_TARBALL
 #
-# Builds ImageMagick from SRC_TARBALL with the flags in configure.flags, installs it for
-# PREFIX (under $DESTDIR when set, for a staged install) and puts policy.xml where the
-# compiled-in configuration path expects it. The one build used by local.sh (local and CI)
-# and by the Dockerfile; the caller verifies the source's sha256 before calling.
+# Builds ImageMagick from SRC_TARBALL with the flags in configure.flags, installs it into
+# PREFIX and puts policy.xml where the compiled-in configuration path expects it. Run by
+# native.sh (its magick step) for the layer and for local builds alike, which also points
+# CPPFLAGS, LDFLAGS and PKG_CONFIG_PATH at the delegates it built into PREFIX.
 #
 # Environment: JOBS (default: number of CPUs), BUILD_LOG (file for compiler output; default
-# stdout), DESTDIR, WORKDIR (default: a temporary directory, removed afterwards).
-# POSIX sh: Amazon Linux's builder and Debian run it alike. The tarball may be .tar.xz or .tar.gz.
+# stdout). POSIX sh: Amazon Linux's builder and Debian run it alike.
 set -eu
 
 if [ "$#" -ne 2 ]; then
@@ -19,7 +18,6 @@ prefix=$1
 tarball=$2
 here=$(cd "$(dirname "$0")" && pwd)
 jobs=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)}
-destdir=${DESTDIR:-}
 log=${BUILD_LOG:-/dev/stdout}
 
 case $prefix in
@@ -46,13 +44,8 @@ run() {
 # splitting below is safe and intended.
 flags=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$here/configure.flags")
 
-if [ -n "${WORKDIR:-}" ]; then
-	work=$WORKDIR
-	mkdir -p "$work"
-else
-	work=$(mktemp -d)
-	trap 'rm -rf "$work"' EXIT
-fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
 step "unpacking $(basename "$tarball")"
 run tar -xf "$tarball" -C "$work"
@@ -66,9 +59,9 @@ run ./configure --prefix="$prefix" $flags
 step "make -j$jobs"
 run make -j"$jobs"
 
-step "install into ${destdir}${prefix}"
-run make install DESTDIR="$destdir"
+step "install into $prefix"
+run make install
 
 # configure picked websafe as the baseline; the project's policy replaces it.
-install -m 0644 "$here/policy.xml" "${destdir}${prefix}/etc/ImageMagick-7/policy.xml"
-step "built ImageMagick into ${destdir}${prefix}"
+install -m 0644 "$here/policy.xml" "$prefix/etc/ImageMagick-7/policy.xml"
+step "built ImageMagick into $prefix"

@@ -29,10 +29,18 @@ cp -R "$prefix/etc" "$out/etc"
 cp -R "$prefix/share/ImageMagick-7" "$out/share/ImageMagick-7"
 
 # "libfoo.so.1 => /usr/lib64/libfoo.so.1.2.3 (0x...)": the left name is what the loader
-# looks for in /opt/lib at run time.
-for elf in "$prefix/bin/magick" "$prefix"/lib/libMagickWand-7.*.so; do
+# looks for in /opt/lib at run time. One name must resolve to one file: libjpeg.so.62 is
+# jpegli for ImageMagick, and must not be libjpeg-turbo for libtiff.
+resolved=$(for elf in "$prefix/bin/magick" "$prefix"/lib/libMagickWand-7.*.so; do
 	"$loader" --list "$elf"
-done | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' | sort -u | while read -r name path; do
+done | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3 }' | sort -u)
+twice=$(echo "$resolved" | awk '{ print $1 }' | uniq -d)
+if [ -n "$twice" ]; then
+	echo "collect-libs.sh: these libraries resolve to more than one file: $twice" >&2
+	echo "$resolved" >&2
+	exit 1
+fi
+echo "$resolved" | while read -r name path; do
 	if grep -qx "$name" "$runtime"; then
 		continue
 	fi

@@ -3,9 +3,11 @@
 #
 # Proves an installed ImageMagick is the one the function expects: Q16 without HDRI, every
 # delegate compiled in, the project's policy active from PREFIX's compiled-in config path, a
-# round trip through each allowed format, and one policy denial. Run by local.sh after a
-# build and by the Dockerfile (builder and the plain provided.al2023 verify stage, where only
-# /opt exists: a missing shared library fails here, not in production).
+# round trip through each format the function writes (AVIF included), HEIC decoding, and one
+# policy denial. Run on the build (local.sh, the Dockerfile's builder) and on the collected
+# layer alone: the Dockerfile's verify stage (bare provided.al2023 plus /opt) and local.sh's
+# isolated root (a minimal C runtime plus the layer), where a missing library fails here,
+# not in production.
 # POSIX sh with shell pattern matching only: the Lambda base image has no grep.
 set -eu
 
@@ -58,16 +60,23 @@ tmp=${TMPDIR:-/tmp}/verify-magick.$$
 mkdir "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 "$magick" -size 320x240 plasma:fractal "$tmp/sample.png"
-for ext in jpg png webp gif tiff; do
-	"$magick" "$tmp/sample.png" -quality 80 "$tmp/sample.$ext" || fail "writing $ext failed"
+# AVIF is written by libaom (at the fastest speed: this checks the codec, not its settings)
+# and read back by dav1d.
+for ext in jpg png webp gif tiff avif; do
+	"$magick" "$tmp/sample.png" -quality 80 -define heic:speed=9 "$tmp/sample.$ext" || fail "writing $ext failed"
 	"$magick" "$tmp/sample.$ext" -strip -quality 80 "$tmp/out-$ext.jpg" || fail "reading $ext failed"
 	echo "ok: $ext round trip"
 done
-# HEIC and AVIF are only decoded (the policy denies writing them): read the fixtures.
+# HEIC is only decoded (no HEVC encoder; the policy denies writing it), and so is an AVIF
+# made by another encoder: read the fixtures.
 for ext in heic avif; do
 	"$magick" "$here/testdata/sample.$ext" -quality 80 "$tmp/out-$ext.jpg" || fail "reading $ext failed"
 	echo "ok: $ext decoded"
 done
+if "$magick" "$tmp/sample.png" "$tmp/refused.heic" 2>/dev/null; then
+	fail "HEIC was written: the policy should allow reading it only"
+fi
+echo "ok: HEIC writing refused"
 
 # An MVG drawing named as such: recognised as MVG, so only the policy can refuse it.
 printf 'push graphic-context\nviewbox 0 0 64 64\nfill red\nrectangle 0 0 64 64\npop graphic-context\n' >"$tmp/payload.mvg"

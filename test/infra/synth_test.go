@@ -91,7 +91,7 @@ func synth(t *testing.T, e envconfig.Environment) *synthesized {
 		return s
 	}
 	built := buildAll(t, e.Name, func() ([]awscdk.Stack, error) {
-		return compressor.NewStacks(newApp(t, nil), []envconfig.Environment{e}, repoRoot)
+		return compressor.NewStacks(newApp(t, nil), []envconfig.Environment{e}, repoRoot, nil)
 	})
 	if len(built) != 1 {
 		t.Fatalf("NewStacks(%s) made %d stacks, want 1", e.Name, len(built))
