@@ -43,6 +43,45 @@ unpack() {
 	tar -xf "$1" -C "$2" --strip-components=1
 }
 
+# message_table ERROR_CC: ImageMagick's JPEG reader warns with libjpeg's message codes (its
+# source manager raises JWRN_JPEG_EOF for a truncated file), and jpegli formats every code but
+# its own as "Message codes are not supported", which would leave a rejection's reason saying
+# nothing. This gives jpegli's error manager libjpeg-turbo's message table (the jerror.h of the
+# tree above; its version and copyright entries, which need jversion.h, name jpegli), so
+# those codes read as libjpeg-turbo words them. It fails when the source no
+# longer has the lines it edits, so a new jpeg-xl release gets a fresh look.
+message_table() {
+	if ! grep -q '^    "Message codes are not supported, error message is in msg_parm.s string",$' "$1" ||
+		! grep -q 'snprintf(buffer, JMSG_LENGTH_MAX, "%s", kErrorMessageTable\[0\]);' "$1"; then
+		echo "jpegli.sh: $1 is not the error.cc this script knows; review message_table" >&2
+		exit 1
+	fi
+	cat >"$work/format-code.cc" <<'EOF'
+
+// libjpeg-turbo's messages, by code (message_table in layers/imagemagick/jpegli.sh).
+void FormatCode(const jpeg_error_mgr* err, int code, char* buffer) {
+  const int n = sizeof(kErrorMessageTable) / sizeof(kErrorMessageTable[0]);
+  if (code <= 0 || code >= n) {
+    snprintf(buffer, JMSG_LENGTH_MAX, "Bogus message code %d", code);
+    return;
+  }
+  const char* msg = kErrorMessageTable[code];
+  if (strstr(msg, "%s") != nullptr) {
+    snprintf(buffer, JMSG_LENGTH_MAX, msg, err->msg_parm.s);
+  } else {
+    snprintf(buffer, JMSG_LENGTH_MAX, msg, err->msg_parm.i[0], err->msg_parm.i[1],
+             err->msg_parm.i[2], err->msg_parm.i[3], err->msg_parm.i[4],
+             err->msg_parm.i[5], err->msg_parm.i[6], err->msg_parm.i[7]);
+  }
+}
+EOF
+	sed -i \
+		-e 's|^    "Message codes are not supported, error message is in msg_parm.s string",$|#define JVERSION "jpegli 0.11"\n#define JCOPYRIGHT_SHORT "jpegli: the JPEG XL Project Authors; messages: libjpeg-turbo"\n#define JMESSAGE(code, string) string,\n#include "../../third_party/libjpeg-turbo/jerror.h"|' \
+		-e 's|snprintf(buffer, JMSG_LENGTH_MAX, "%s", kErrorMessageTable\[0\]);|FormatCode(err, code, buffer);|' \
+		-e "/^const char\* const kErrorMessageTable/,/^};/{/^};/r $work/format-code.cc
+}" "$1"
+}
+
 step "highway (static, for jpeg-xl)"
 unpack "$3" "$work/highway"
 run cmake -S "$work/highway" -B "$work/highway/build" -DCMAKE_BUILD_TYPE=Release \
@@ -61,6 +100,7 @@ unpack "$5" "$jxl/third_party/libjpeg-turbo"
 }
 
 if [ "$mode" = lib ]; then
+	message_table "$jxl/lib/jpegli/error.cc"
 	tools=OFF
 	targets="jpeg"
 else
