@@ -51,6 +51,9 @@ func Score(orig, dist image.Image) (float64, error) {
 type Reference struct {
 	width, height int
 	plan          plan
+	// pooled, per scale, says which pixels count (nil: all); see
+	// NewMosaicReference.
+	pooled [numScales][]bool
 	// sides holds one pyramid per background: one for an opaque original,
 	// two (dark, bright) for one with transparency.
 	sides []*pyramid
@@ -65,6 +68,26 @@ var (
 
 // NewReference prepares orig, which must be at least MinSize on each side.
 func NewReference(orig image.Image) (*Reference, error) {
+	return newReference(orig, 0)
+}
+
+// NewMosaicReference prepares a mosaic: square cells of cell x cell pixels
+// cut from a larger image and laid side by side, to estimate that image's
+// score from a sample. Pixels next to the seams between cells are left out
+// of the norms at each scale where the cells are large enough: their blur
+// windows reach into an unrelated cell, where both images have the same
+// sharp seam, which would dilute the errors.
+func NewMosaicReference(mosaic image.Image, cell int) (*Reference, error) {
+	if cell < MinSize {
+		return nil, fmt.Errorf("ssimulacra2: mosaic cells of %d pixels are smaller than %d", cell, MinSize)
+	}
+	return newReference(mosaic, cell)
+}
+
+// seamMargin is how far from a seam pixels are left out: two blur sigmas.
+const seamMargin = 3
+
+func newReference(orig image.Image, cell int) (*Reference, error) {
 	w, h := orig.Bounds().Dx(), orig.Bounds().Dy()
 	if w < MinSize || h < MinSize {
 		return nil, fmt.Errorf("ssimulacra2: %dx%d is smaller than the minimum %dx%d", w, h, MinSize, MinSize)
@@ -75,10 +98,35 @@ func NewReference(orig image.Image) (*Reference, error) {
 		backgrounds = alphaBackgrounds
 	}
 	r := &Reference{width: w, height: h, plan: newPlan(scalesFor(w, h))}
+	if cell > 0 {
+		sw, sh := w, h
+		for scale := range r.plan.scales {
+			if c := cell >> scale; c-2*seamMargin >= MinSize/2 {
+				r.pooled[scale] = awayFromSeams(sw, sh, c)
+			}
+			sw, sh = (sw+1)/2, (sh+1)/2
+		}
+	}
 	for _, bg := range backgrounds {
 		r.sides = append(r.sides, newPyramid(src.linear(bg), &r.plan))
 	}
 	return r, nil
+}
+
+// awayFromSeams marks the pixels of a w x h image at least seamMargin from
+// the borders of its cell x cell cells.
+func awayFromSeams(w, h, cell int) []bool {
+	m := make([]bool, w*h)
+	inside := func(v int) bool { v %= cell; return v >= seamMargin && v < cell-seamMargin }
+	for y := range h {
+		if !inside(y) {
+			continue
+		}
+		for x := range w {
+			m[y*w+x] = inside(x)
+		}
+	}
+	return m
 }
 
 // scalesFor is how many scales the tool computes for a w x h image: scale 0
@@ -120,7 +168,7 @@ func ScoreTiles(refs []*Reference, dists []image.Image) (float64, error) {
 		}
 		src := newSource(dists[i])
 		for s, side := range ref.sides {
-			side.compare(src.linear(side.background), &ref.plan, &pooled[s])
+			side.compare(src.linear(side.background), ref, &pooled[s])
 		}
 	}
 	score := math.Inf(1)
@@ -198,7 +246,8 @@ func newPyramid(lin *linearImage, pl *plan) *pyramid {
 }
 
 // compare adds the norms of dist (linear RGB, same size) against p to acc.
-func (p *pyramid) compare(lin *linearImage, pl *plan, acc *pool) {
+func (p *pyramid) compare(lin *linearImage, r *Reference, acc *pool) {
+	pl := &r.plan
 	for scale, ref := range p.scales {
 		if scale > 0 {
 			lin = lin.half()
@@ -208,6 +257,7 @@ func (p *pyramid) compare(lin *linearImage, pl *plan, acc *pool) {
 		tmp := make([]float32, ref.w*ref.h)
 		var mu2, s22, s12 []float32
 		n := &acc.sums[scale]
+		mask := r.pooled[scale]
 		for c := range 3 {
 			if !pl.any(scale, c) {
 				continue
@@ -218,19 +268,19 @@ func (p *pyramid) compare(lin *linearImage, pl *plan, acc *pool) {
 				s22 = bl.blur(tmp, s22)
 				multiply(tmp, ref.xyb[c], xyb[c])
 				s12 = bl.blur(tmp, s12)
-				sum, sum4 := ssimMap(ref.mu[c], mu2, ref.sigma[c], s22, s12)
+				sum, sum4 := ssimMap(ref.mu[c], mu2, ref.sigma[c], s22, s12, mask)
 				n.ssim[c] += sum
 				n.ssim4[c] += sum4
 			}
 			if pl.edge[scale][c] {
-				ring, ring4, blur, blur4 := edgeMap(ref.xyb[c], ref.mu[c], xyb[c], mu2)
+				ring, ring4, blur, blur4 := edgeMap(ref.xyb[c], ref.mu[c], xyb[c], mu2, mask)
 				n.ring[c] += ring
 				n.ring4[c] += ring4
 				n.blur[c] += blur
 				n.blur4[c] += blur4
 			}
 		}
-		acc.pixels[scale] += ref.w * ref.h
+		acc.pixels[scale] += count(mask, ref.w*ref.h)
 	}
 }
 
@@ -308,9 +358,12 @@ var weights = [108]float64{
 // ssimMap sums the SSIM error 1 - SSIM' of one channel and its 4th power,
 // where SSIM' drops the luminance term's denominator: XYB is already
 // perceptually uniform, so errors in the darks must not weigh more.
-func ssimMap(mu1, mu2, s11, s22, s12 []float32) (sum, sum4 float64) {
+func ssimMap(mu1, mu2, s11, s22, s12 []float32, mask []bool) (sum, sum4 float64) {
 	mu2, s11, s22, s12 = mu2[:len(mu1)], s11[:len(mu1)], s22[:len(mu1)], s12[:len(mu1)]
 	for i, u1 := range mu1 {
+		if mask != nil && !mask[i] {
+			continue
+		}
 		u2 := mu2[i]
 		// The conversions keep each product rounded, as in the tool.
 		numM := 1 - float32((u1-u2)*(u1-u2))
@@ -327,9 +380,12 @@ func ssimMap(mu1, mu2, s11, s22, s12 []float32) (sum, sum4 float64) {
 
 // edgeMap sums how much more (ringing) or less (blurring) local detail dist
 // has than orig in one channel, and their 4th powers.
-func edgeMap(img1, mu1, img2, mu2 []float32) (ring, ring4, blur, blur4 float64) {
+func edgeMap(img1, mu1, img2, mu2 []float32, mask []bool) (ring, ring4, blur, blur4 float64) {
 	mu1, img2, mu2 = mu1[:len(img1)], img2[:len(img1)], mu2[:len(img1)]
 	for i, v1 := range img1 {
+		if mask != nil && !mask[i] {
+			continue
+		}
 		d := (1+math.Abs(float64(img2[i]-mu2[i])))/(1+math.Abs(float64(v1-mu1[i]))) - 1
 		if d > 0 {
 			ring += d
@@ -340,6 +396,20 @@ func edgeMap(img1, mu1, img2, mu2 []float32) (ring, ring4, blur, blur4 float64) 
 		}
 	}
 	return ring, ring4, blur, blur4
+}
+
+// count is the number of pixels a mask lets through (all n without one).
+func count(mask []bool, n int) int {
+	if mask == nil {
+		return n
+	}
+	n = 0
+	for _, in := range mask {
+		if in {
+			n++
+		}
+	}
+	return n
 }
 
 func quartic(x float64) float64 {

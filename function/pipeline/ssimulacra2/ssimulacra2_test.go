@@ -299,6 +299,41 @@ func TestScoreTiles(t *testing.T) {
 	}
 }
 
+// A mosaic's seams are left out of the norms: noise along them counts less
+// than the same noise in a plain image.
+func TestMosaicIgnoresSeams(t *testing.T) {
+	const cell = 64
+	orig := pattern(2*cell, 2*cell)
+	dist := noisy(orig, 10)
+	for y := range 2 * cell {
+		for x := range 2 * cell {
+			if near := func(v int) bool { v %= cell; return v < 2 || v >= cell-2 }; !near(x) && !near(y) {
+				i := dist.PixOffset(x, y)
+				copy(dist.Pix[i:i+4], orig.Pix[i:i+4])
+			}
+		}
+	}
+	plain, err := ssimulacra2.Score(orig, dist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := ssimulacra2.NewMosaicReference(orig, cell)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mosaic, err := ref.Score(dist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("plain %.2f, mosaic %.2f", plain, mosaic)
+	if mosaic <= plain+5 {
+		t.Errorf("noise along the seams: mosaic score %.2f, plain %.2f; want the mosaic's clearly higher", mosaic, plain)
+	}
+	if _, err := ssimulacra2.NewMosaicReference(orig, 4); err == nil {
+		t.Error("4-pixel cells: no error")
+	}
+}
+
 func TestErrors(t *testing.T) {
 	if _, err := ssimulacra2.NewReference(pattern(7, 100)); err == nil {
 		t.Error("a 7x100 image: no error, want one (the minimum is 8x8)")
