@@ -173,12 +173,11 @@ func TestGolden(t *testing.T) {
 
 func writePNG(t *testing.T, path string, img image.Image) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	if err := png.Encode(f, img); err != nil {
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -377,12 +376,11 @@ func TestAgainstTool(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	for _, name := range names[:min(len(names), 6)] {
-		f, err := os.Open(name)
+		data, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		orig, err := png.Decode(f)
-		f.Close()
+		orig, err := png.Decode(bytes.NewReader(data))
 		if err != nil {
 			t.Fatal(err)
 		}
