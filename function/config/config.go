@@ -120,6 +120,12 @@ type Lossy struct {
 // Searched reports whether the quality is chosen per image.
 func (l Lossy) Searched() bool { return l.TargetScore > 0 }
 
+// DefaultTargetScore is the default JPEG and WebP target: SSIMULACRA2 85,
+// between "very high quality" (80) and indistinguishable at 1:1 (90), the
+// lowest that keeps every corpus photo within 3 points of what naive
+// ImageMagick 6 re-encodes score (docs/benchmarks.md).
+const DefaultTargetScore = 85
+
 // Target score bounds: below 30 an image is visibly damaged; 100 is only
 // reached by a lossless copy.
 const (
@@ -204,10 +210,12 @@ func Default() Settings {
 		Suffixes:          suffixes,
 		CacheControl:      "public, max-age=86400",
 		Outputs:           []Output{{Format: Original}},
-		JPEG:              JPEG{Lossy: Lossy{Quality: 80}, Sampling: "4:2:0", Progressive: true},
-		PNG:               PNG{CompressionLevel: 9},
-		WebP:              WebP{Lossy: Lossy{Quality: 80}, Method: 4},
-		AVIF:              AVIF{Quality: 60},
+		// Quality chosen per image (make bench, docs/benchmarks.md): a fixed
+		// quality under-spends on hard photos and over-spends on easy ones.
+		JPEG: JPEG{Lossy: Lossy{Quality: 80, TargetScore: DefaultTargetScore}, Sampling: "4:2:0", Progressive: true},
+		PNG:  PNG{CompressionLevel: 9},
+		WebP: WebP{Lossy: Lossy{Quality: 80, TargetScore: DefaultTargetScore}, Method: 4},
+		AVIF: AVIF{Quality: 60},
 		Limits: Limits{
 			MaxInputBytes: 50 << 20,
 			MaxPixels:     50_000_000,

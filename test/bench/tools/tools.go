@@ -5,6 +5,7 @@ package tools
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -23,7 +24,7 @@ import (
 const (
 	Ours       = "ours"
 	TurboJPEG  = "libjpeg-turbo"
-	NaiveMagic = "magick-naive"
+	NaiveMagic = "im6-naive"
 	OptiPNG    = "optipng"
 	CWebP      = "cwebp"
 )
@@ -84,7 +85,18 @@ type Paths struct {
 	Compress string // the project's compress CLI
 	Magick   string // the project's ImageMagick 7 magick
 	Config   string // the settings file given to compress
+	Scratch  string // where references' prepared inputs go
 }
+
+// IM6 is Debian's ImageMagick 6 command (package imagemagick-6.q16): the naive
+// reference, independent of the project's own build. Named by its full path:
+// a `convert` earlier on PATH may be anything.
+const IM6 = "/usr/bin/convert-im6.q16"
+
+// systemLibraries is the environment change that runs a reference with the
+// system's shared libraries, whatever LD_LIBRARY_PATH the harness runs ours
+// with (a libjpeg.so.62 from jpegli, say).
+var systemLibraries = []string{"LD_LIBRARY_PATH="}
 
 // New returns ours and the references, set up from the same settings s.
 // References not installed are returned with Missing set, so the report can
@@ -147,11 +159,11 @@ func New(p Paths, s config.Settings) []Tool {
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
 				out := filepath.Join(dir, stem(im)+outcome.WebP.Extension())
 				return runReference(ctx, out, outcome.WebP, measure.Cmd{Args: []string{"cwebp", "-quiet",
-					"-q", strconv.Itoa(s.WebP.Quality), "-m", strconv.Itoa(s.WebP.Method), im.Path, "-o", out}})
+					"-q", strconv.Itoa(s.WebP.Quality), "-m", strconv.Itoa(s.WebP.Method), im.Path, "-o", out}, Env: systemLibraries})
 			},
 		},
 	}
-	need := map[string][]string{Ours: {p.Compress}, TurboJPEG: {"djpeg", "cjpeg"}, NaiveMagic: {p.Magick}, OptiPNG: {"optipng"}, CWebP: {"cwebp"}}
+	need := map[string][]string{Ours: {p.Compress}, TurboJPEG: {"djpeg", "cjpeg"}, NaiveMagic: {IM6}, OptiPNG: {"optipng"}, CWebP: {"cwebp"}}
 	for i, t := range tools {
 		for _, bin := range need[t.Name] {
 			if _, err := exec.LookPath(bin); err != nil {
@@ -212,4 +224,39 @@ func firstLine(s string) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// keptChunks are the chunks the pipeline's PNG output has: the image, its
+// palette and transparency, and the input's colour chunks.
+var keptChunks = map[string]bool{
+	"IHDR": true, "PLTE": true, "tRNS": true, "IDAT": true, "IEND": true,
+	"gAMA": true, "cHRM": true, "sRGB": true, "iCCP": true, "cICP": true, "mDCv": true, "cLLi": true,
+}
+
+// keptChunksCopy writes im with only keptChunks into dir and returns its path.
+func keptChunksCopy(im corpus.Image, dir string) (string, error) {
+	data, err := os.ReadFile(im.Path)
+	if err != nil {
+		return "", err
+	}
+	const sig = "\x89PNG\r\n\x1a\n"
+	if !strings.HasPrefix(string(data), sig) {
+		return "", fmt.Errorf("%s: not a PNG", im.Name)
+	}
+	out := []byte(sig)
+	for pos := len(sig); pos+12 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[pos:]))
+		if n > len(data)-pos-12 {
+			return "", fmt.Errorf("%s: chunk at %d runs past the end", im.Name, pos)
+		}
+		if typ := string(data[pos+4 : pos+8]); keptChunks[typ] {
+			out = append(out, data[pos:pos+12+n]...)
+		}
+		pos += 12 + n
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "kept-chunks-"+im.Name)
+	return path, os.WriteFile(path, out, 0o644)
 }
