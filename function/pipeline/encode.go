@@ -70,14 +70,20 @@ func jpegOptions(mw *imagick.MagickWand, s config.JPEG, q int) error {
 	if s.Progressive {
 		interlace = imagick.INTERLACE_JPEG
 	}
-	for _, err := range []error{
+	return firstError(
 		mw.SetImageFormat(coders[outcome.JPEG]),
 		setQuality(mw, uint(q)),
 		mw.SetInterlaceScheme(interlace),
 		mw.SetImageInterlaceScheme(interlace),
 		mw.SetOption("jpeg:optimize-coding", "true"),
 		mw.SetOption("jpeg:sampling-factor", samplingFactors[s.Sampling]),
-	} {
+	)
+}
+
+// firstError is the first non-nil of errs, all evaluated first: it groups
+// calls that are harmless after a failed one (options on a wand).
+func firstError(errs ...error) error {
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
@@ -340,18 +346,13 @@ func encodeWebP(j *job) error {
 }
 
 func webpOptions(mw *imagick.MagickWand, s config.WebP, q int, lossless bool) error {
-	for _, err := range []error{
+	return firstError(
 		mw.SetImageFormat(coders[outcome.WebP]),
 		setQuality(mw, uint(q)),
 		mw.SetOption("webp:method", strconv.Itoa(s.Method)),
 		mw.SetOption("webp:lossless", strconv.FormatBool(lossless)),
 		mw.SetOption("webp:exact", strconv.FormatBool(lossless)),
-	} {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	)
 }
 
 // webpCodec is lossy WebP for the quality search; samples are decoded by the

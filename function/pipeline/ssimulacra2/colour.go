@@ -39,38 +39,9 @@ func (s source) linear(background float32) *linearImage {
 	r, g, b := lin.rgb[0], lin.rgb[1], lin.rgb[2]
 	switch m := s.img.(type) {
 	case *image.NRGBA:
-		for y := range s.h {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*s.w]
-			out := y * s.w
-			for x := range s.w {
-				p := row[4*x : 4*x+4 : 4*x+4]
-				if p[3] == 255 {
-					r[out+x], g[out+x], b[out+x] = srgb8[p[0]], srgb8[p[1]], srgb8[p[2]]
-					continue
-				}
-				a := float32(p[3]) * unit8
-				r[out+x] = toLinear(blend(float32(p[0])*unit8, a, background))
-				g[out+x] = toLinear(blend(float32(p[1])*unit8, a, background))
-				b[out+x] = toLinear(blend(float32(p[2])*unit8, a, background))
-			}
-		}
+		linear8(lin, m.Pix, m.Stride, false)
 	case *image.RGBA:
-		for y := range s.h {
-			row := m.Pix[y*m.Stride : y*m.Stride+4*s.w]
-			out := y * s.w
-			for x := range s.w {
-				p := row[4*x : 4*x+4 : 4*x+4]
-				if p[3] == 255 {
-					r[out+x], g[out+x], b[out+x] = srgb8[p[0]], srgb8[p[1]], srgb8[p[2]]
-					continue
-				}
-				// Premultiplied: the blend is v + (1-a)*background.
-				a := float32(p[3]) * unit8
-				r[out+x] = toLinear(float32(p[0])*unit8 + (1-a)*background)
-				g[out+x] = toLinear(float32(p[1])*unit8 + (1-a)*background)
-				b[out+x] = toLinear(float32(p[2])*unit8 + (1-a)*background)
-			}
-		}
+		linear8(lin, m.Pix, m.Stride, true)
 	case *image.YCbCr: // what image/jpeg decodes to
 		for y := range s.h {
 			out := y * s.w
@@ -110,6 +81,32 @@ const (
 	unit8  = float32(1) / 255
 	unit16 = float32(1) / 65535
 )
+
+// linear8 converts 8-bit RGBA rows (alpha premultiplied or not).
+func linear8(lin *linearImage, pix []uint8, stride int, premultiplied bool) {
+	r, g, b, bg := lin.rgb[0], lin.rgb[1], lin.rgb[2], lin.background
+	for y := range lin.h {
+		row := pix[y*stride : y*stride+4*lin.w]
+		out := y * lin.w
+		for x := range lin.w {
+			p := row[4*x : 4*x+4 : 4*x+4]
+			if p[3] == 255 {
+				r[out+x], g[out+x], b[out+x] = srgb8[p[0]], srgb8[p[1]], srgb8[p[2]]
+				continue
+			}
+			a := float32(p[3]) * unit8
+			for c, dst := range [3][]float32{r, g, b} {
+				v := float32(p[c]) * unit8
+				if premultiplied {
+					// The blend a*v + (1-a)*bg with a*v already done.
+					dst[out+x] = toLinear(v + (1-a)*bg)
+				} else {
+					dst[out+x] = toLinear(blend(v, a, bg))
+				}
+			}
+		}
+	}
+}
 
 func blend(v, alpha, background float32) float32 {
 	return alpha*v + (1-alpha)*background

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // S2Scorer computes SSIMULACRA2 with libjxl's ssimulacra2 tool. Both images
@@ -26,14 +25,7 @@ type S2Scorer struct {
 	Magick string // the project's magick, for what ImageMagick 6 cannot read
 	Dir    string // scratch space
 
-	mu     sync.Mutex
-	inputs map[string]*normalisedPNG
-}
-
-type normalisedPNG struct {
-	once sync.Once
-	path string
-	err  error
+	inputs onceMap[string] // normalised inputs by path and orientation
 }
 
 // Score scores output against input (see Scorer.SSIM for orientInput).
@@ -58,19 +50,7 @@ func (s *S2Scorer) Score(ctx context.Context, input, output string, orientInput 
 }
 
 func (s *S2Scorer) input(ctx context.Context, path string, orient bool) (string, error) {
-	key := fmt.Sprintf("%s|%t", path, orient)
-	s.mu.Lock()
-	if s.inputs == nil {
-		s.inputs = map[string]*normalisedPNG{}
-	}
-	n, ok := s.inputs[key]
-	if !ok {
-		n = &normalisedPNG{}
-		s.inputs[key] = n
-	}
-	s.mu.Unlock()
-	n.once.Do(func() { n.path, n.err = s.normalise(ctx, path, orient) })
-	return n.path, n.err
+	return s.inputs.get(fmt.Sprintf("%s|%t", path, orient), func() (string, error) { return s.normalise(ctx, path, orient) })
 }
 
 func (s *S2Scorer) normalise(ctx context.Context, path string, orient bool) (string, error) {
@@ -87,11 +67,11 @@ func (s *S2Scorer) normalise(ctx context.Context, path string, orient bool) (str
 		cmd.Env = append(cmd.Environ(), systemLibraries...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
-		if err := cmd.Run(); err == nil {
+		err := cmd.Run()
+		if err == nil {
 			return out, nil
-		} else {
-			last = fmt.Errorf("decode %s for SSIMULACRA2 with %s: %w: %s", filepath.Base(path), filepath.Base(bin), err, firstLine(stderr.String()))
 		}
+		last = fmt.Errorf("decode %s for SSIMULACRA2 with %s: %w: %s", filepath.Base(path), filepath.Base(bin), err, firstLine(stderr.String()))
 	}
 	return "", last
 }
