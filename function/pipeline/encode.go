@@ -163,6 +163,12 @@ const pngTruecolourPixels = 64 << 10
 // already applied to the pixels, so ImageMagick's orNT chunk is not written.
 func encodePNG(j *job) error {
 	mw := j.mw
+	if depth, _, ok := pngIHDR(j.in); ok && j.inFmt == outcome.PNG && depth == 16 {
+		if _, built := imagick.GetQuantumDepth(); built < 16 {
+			// An 8-bit-quantum build decoded the samples into 8 bits already.
+			return keep(outcome.ReasonDepth, "a 16-bit PNG, and this ImageMagick holds %d bits per sample", built)
+		}
+	}
 	if err := j.classify("encode png",
 		mw.SetImageFormat(coders[outcome.PNG]),
 		mw.SetOption("png:exclude-chunks", pngChunksExcluded),
