@@ -45,9 +45,9 @@ const (
 // Settings of a run.
 var (
 	// CurveQualities are the references' qualities on the curves.
-	CurveQualities = []int{50, 60, 70, 80, 85, 90, 95}
+	CurveQualities = []int{60, 70, 80, 85, 90, 95}
 	// CurveTargets are ours' target scores on the curves.
-	CurveTargets = []float64{65, 70, 75, 80, 85, 90}
+	CurveTargets = []float64{70, 75, 80, 85, 90}
 	// LossyPNGTarget is png.targetScore in the lossy PNG study.
 	LossyPNGTarget = 70.0
 	// CostRounds repeat the cost study's two encodes.

@@ -74,7 +74,7 @@ type Sample struct {
 type Score struct {
 	Tool, Image string
 	SSIM        float64
-	S2          float64 // NaN when not measured (S2Err says why)
+	S2          float64 // 0 when not measured (S2Err says why): JSON has no NaN
 	Err, S2Err  string
 }
 

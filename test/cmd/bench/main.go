@@ -18,7 +18,6 @@ import (
 	"image/color"
 	"image/jpeg"
 	"log/slog"
-	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -256,14 +255,14 @@ func score(ctx context.Context, magick string, s2 *tools.S2Scorer, dir string, a
 			defer wg.Done()
 			for j := range jobs {
 				v, err := scorer.SSIM(ctx, j.im.Path, j.output, orient[j.tool])
-				sc := report.Score{Tool: j.tool, Image: j.im.Name, SSIM: v, S2: math.NaN()}
+				sc := report.Score{Tool: j.tool, Image: j.im.Name, SSIM: v}
 				if err != nil {
 					sc.Err = err.Error()
 				}
 				if s2.Tool == "" {
 					sc.S2Err = "no ssimulacra2 tool"
 				} else if sc.S2, err = s2.Score(ctx, j.im.Path, j.output, orient[j.tool]); err != nil {
-					sc.S2, sc.S2Err = math.NaN(), err.Error()
+					sc.S2, sc.S2Err = 0, err.Error()
 				}
 				mu.Lock()
 				scores = append(scores, sc)
