@@ -114,7 +114,7 @@ type Lossy struct {
 	Quality int `json:"quality"`
 	// TargetScore is a SSIMULACRA2 score, 30..99 (90: indistinguishable at
 	// 1:1, 80: very high quality, 70: high); 0 uses Quality as it is.
-	TargetScore float64 `json:"targetScore"`
+	TargetScore float64 `json:"targetScore,omitempty"`
 }
 
 // Searched reports whether the quality is chosen per image.
@@ -166,7 +166,7 @@ type PNG struct {
 	// TargetScore > 0 (30..99) turns on lossy PNG: the image is reduced to a
 	// dithered palette of at most 256 colours, which is kept only when its
 	// SSIMULACRA2 score reaches TargetScore; otherwise the output is lossless.
-	TargetScore float64 `json:"targetScore"`
+	TargetScore float64 `json:"targetScore,omitempty"`
 }
 
 // WebP output settings.

@@ -79,7 +79,10 @@ func TestTargetScore(t *testing.T) {
 
 // A fixed quality stays fixed: no search, no estimate.
 func TestFixedQuality(t *testing.T) {
-	r := process(t, photo(t, 320, 240), settings(func(s *config.Settings) { s.Outputs = []config.Output{{Format: "jpeg"}}; s.JPEG.Quality, s.JPEG.TargetScore = 77, 0 }))
+	r := process(t, photo(t, 320, 240), settings(func(s *config.Settings) {
+		s.Outputs = []config.Output{{Format: "jpeg"}}
+		s.JPEG.Quality, s.JPEG.TargetScore = 77, 0
+	}))
 	if r.Quality != 0 || r.Score != 0 {
 		t.Errorf("fixed quality 77: Result.Quality %d, Score %.2f; want 0 and 0 (nothing searched)", r.Quality, r.Score)
 	}
