@@ -337,7 +337,7 @@ func TestJPEGOptimizedHuffman(t *testing.T) {
 		pos += 2 + n
 	}
 	if !found {
-		t.Fatal("no DHT segment before the first scan")
+		t.Fatalf("no DHT segment before the first scan (%s: %s)", r.Decision, r.Reason)
 	}
 }
 

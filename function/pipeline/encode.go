@@ -113,18 +113,24 @@ func jpegCodec(s config.JPEG) lossyCodec {
 
 // lossyQuality is the encoder quality for the current image: l.Quality, or
 // the one searched for l.TargetScore (recorded on the job for the Result).
-// Images too small for the metric (under 8x8) get l.Quality.
+// The search is an optimisation, so where it cannot run the image still gets
+// encoded, at l.Quality: images too small for the metric (under 8x8), and
+// ImageMagick refusing the sample's few megabytes (a tight
+// limits.memoryBytes). A cancelled or expired ctx is returned.
 func (j *job) lossyQuality(l config.Lossy, c lossyCodec) (int, error) {
 	if !l.Searched() {
 		return l.Quality, nil
 	}
 	j.mw.ResetIterator()
 	q, score, err := searchQuality(j.ctx, j.mw, c, l.TargetScore)
-	switch {
-	case errors.Is(err, errTooSmall):
-		return l.Quality, nil
-	case err != nil:
-		return 0, j.classify("choose the "+c.name+" quality", err)
+	if err != nil {
+		if ctxErr := j.ctx.Err(); ctxErr != nil {
+			return 0, ctxErr
+		}
+		if _, _, fromMagick := exception(err); fromMagick || errors.Is(err, errTooSmall) {
+			return l.Quality, nil
+		}
+		return 0, fmt.Errorf("choose the %s quality: %w", c.name, err)
 	}
 	j.searched, j.score = q, score
 	return q, nil
