@@ -85,7 +85,6 @@ type Paths struct {
 	Compress string // the project's compress CLI
 	Magick   string // the project's ImageMagick 7 magick
 	Config   string // the settings file given to compress
-	Scratch  string // where references' prepared inputs go
 }
 
 // IM6 is Debian's ImageMagick 6 command (package imagemagick-6.q16): the naive
@@ -120,15 +119,17 @@ func New(p Paths, s config.Settings) []Tool {
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
 				out := filepath.Join(dir, stem(im)+outcome.JPEG.Extension())
 				return runReference(ctx, out, outcome.JPEG,
-					measure.Cmd{Args: []string{"djpeg", im.Path}},
-					measure.Cmd{Args: []string{"cjpeg", "-quality", jpegQ, "-optimize", "-progressive", "-outfile", out}})
+					measure.Cmd{Args: []string{"djpeg", im.Path}, Env: systemLibraries},
+					measure.Cmd{Args: []string{"cjpeg", "-quality", jpegQ, "-optimize", "-progressive", "-outfile", out}, Env: systemLibraries})
 			},
 		},
 		{
-			// What most hand-written Lambdas do: one process, the format kept
-			// (HEIC/AVIF written as JPEG, like ours), ImageMagick's defaults.
+			// The seed's approach, what Python's Wand runs: Debian's ImageMagick
+			// 6, one process, the format kept (HEIC/AVIF, which it cannot read,
+			// fail), its defaults: the input's chroma subsampling and metadata,
+			// the EXIF orientation kept as a tag (viewers apply it).
 			Name:        NaiveMagic,
-			Command:     "magick IN -quality " + jpegQ + " OUT",
+			Command:     "convert IN -quality " + jpegQ + " OUT",
 			OrientInput: true,
 			applies:     func(im corpus.Image) bool { return true },
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
@@ -137,19 +138,24 @@ func New(p Paths, s config.Settings) []Tool {
 				if format == "" {
 					out = filepath.Join(dir, im.Name)
 				}
-				return runReference(ctx, out, format, measure.Cmd{Args: []string{p.Magick, im.Path, "-quality", jpegQ, out}})
+				return runReference(ctx, out, format, measure.Cmd{Args: []string{IM6, im.Path, "-quality", jpegQ, out}, Env: systemLibraries})
 			},
 		},
 		{
-			// -strip all because ours drops metadata too: the reference gets the
-			// same head start.
+			// On the input with only the chunks ours keeps (image, palette,
+			// transparency, colour), so both write the same chunks: -strip all
+			// would also drop the colour chunks ours keeps.
 			Name:    OptiPNG,
-			Command: "optipng -o2 -strip all -out OUT IN",
+			Command: "optipng -o2 -out OUT IN (IN: the chunks ours keeps)",
 			applies: isFormat(outcome.PNG),
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
 				out := filepath.Join(dir, stem(im)+outcome.PNG.Extension())
+				in, err := keptChunksCopy(im, dir)
+				if err != nil {
+					return Outcome{Decision: "failed", Reason: err.Error()}, nil
+				}
 				return runReference(ctx, out, outcome.PNG,
-					measure.Cmd{Args: []string{"optipng", "-o2", "-strip", "all", "-quiet", "-clobber", "-out", out, im.Path}})
+					measure.Cmd{Args: []string{"optipng", "-o2", "-quiet", "-clobber", "-out", out, in}, Env: systemLibraries})
 			},
 		},
 		{
@@ -249,7 +255,7 @@ func keptChunksCopy(im corpus.Image, dir string) (string, error) {
 		if n > len(data)-pos-12 {
 			return "", fmt.Errorf("%s: chunk at %d runs past the end", im.Name, pos)
 		}
-		if typ := string(data[pos+4 : pos+8]); keptChunks[typ] {
+		if keptChunks[string(data[pos+4:pos+8])] {
 			out = append(out, data[pos:pos+12+n]...)
 		}
 		pos += 12 + n
@@ -257,6 +263,6 @@ func keptChunksCopy(im corpus.Image, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "kept-chunks-"+im.Name)
+	path := filepath.Join(dir, "input-"+im.Name)
 	return path, os.WriteFile(path, out, 0o644)
 }

@@ -127,7 +127,7 @@ func run(ctx context.Context) error {
 	if err := os.WriteFile(settingsPath, doc, 0o644); err != nil {
 		return err
 	}
-	all := tools.New(tools.Paths{Compress: o.compress, Magick: magick, Config: settingsPath, Scratch: filepath.Join(o.work, "prepared")}, r.Settings)
+	all := tools.New(tools.Paths{Compress: o.compress, Magick: magick, Config: settingsPath}, r.Settings)
 	for _, t := range all {
 		r.Tools = append(r.Tools, report.Tool{Name: t.Name, Command: t.Command, Missing: t.Missing, Version: version(ctx, t.Name, magick, o.root)})
 	}
