@@ -97,17 +97,18 @@ viewer-screenshot: ## Refresh docs/img/viewer.png, the README's screenshot of th
 snapshot: ## Rewrite the template snapshots after an intended change
 	cd test && go test -count=1 ./infra/ -update
 
-bench: packages build ## Speed, size, quality and memory against the references (IMAGES=dir, BENCH_RUNS=n); writes docs/benchmarks.md
+bench: packages build ## Speed, size, SSIMULACRA2 and memory against the references (IMAGES=dir, BENCH_RUNS=n, JXL_TOOLS=dir); writes docs/benchmarks.md
 	cd test && go run ./cmd/bench $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
 ##@ Building blocks
 .PHONY: packages deps magick jxl-tools tools linters emulators build
 # Debian packages: compilers, shellcheck (without it actionlint silently skips the shell in
 # the workflows), GNU time and the benchmark's references (djpeg/cjpeg, optipng, cwebp,
-# avifenc), which the benchmark harness's own tests run; Chromium and a font for the viewer's
-# browser test. ImageMagick's build libraries: layers/imagemagick/local.sh.
+# avifenc, and Debian's ImageMagick 6 as the naive approach), which the benchmark harness's own
+# tests run; Chromium and a font for the viewer's browser test. ImageMagick's build libraries
+# and the SSIMULACRA2 tool the benchmark judges with: layers/imagemagick/local.sh.
 DEBIAN_PACKAGES := build-essential pkg-config xz-utils ca-certificates shellcheck time libjpeg-turbo-progs optipng webp \
-	libavif-bin chromium fonts-dejavu-core
+	libavif-bin imagemagick-6.q16 chromium fonts-dejavu-core
 
 packages: ## Debian packages the build, the linters and the benchmarks need (apt-get, once)
 	bash scripts/apt-install.sh $(DEBIAN_PACKAGES)

@@ -106,23 +106,73 @@ func side(n int) string {
 	return strconv.Itoa(n)
 }
 
+// Lossy is how a lossy encoder chooses its quality: per image, the lowest
+// quality whose output reaches TargetScore, or Quality for every image when
+// TargetScore is 0. Each lossy output format has its own.
+type Lossy struct {
+	// Quality is the encoder's own scale (JPEG 1..100, WebP 0..100).
+	Quality int `json:"quality"`
+	// TargetScore is a SSIMULACRA2 score, 30..99 (90: indistinguishable at
+	// 1:1, 80: very high quality, 70: high); 0 uses Quality as it is.
+	TargetScore float64 `json:"targetScore,omitempty"`
+}
+
+// Searched reports whether the quality is chosen per image.
+func (l Lossy) Searched() bool { return l.TargetScore > 0 }
+
+// DefaultTargetScore is the default JPEG and WebP target: SSIMULACRA2 85,
+// between "very high quality" (80) and indistinguishable at 1:1 (90), the
+// lowest that keeps every corpus photo within 3 points of what naive
+// ImageMagick 6 re-encodes score (docs/benchmarks.md).
+const DefaultTargetScore = 85
+
+// Target score bounds: below 30 an image is visibly damaged; 100 is only
+// reached by a lossless copy.
+const (
+	minTargetScore = 30
+	maxTargetScore = 99
+)
+
+func (l Lossy) validate(name string, minQuality int) []error {
+	var errs []error
+	if l.Quality < minQuality || l.Quality > 100 {
+		errs = append(errs, fmt.Errorf("%s.quality %d: want %d..100", name, l.Quality, minQuality))
+	}
+	if err := validateTarget(name, l.TargetScore, "fixed quality"); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// validateTarget checks name's targetScore; off says what 0 means.
+func validateTarget(name string, t float64, off string) error {
+	if t != 0 && (t < minTargetScore || t > maxTargetScore) {
+		return fmt.Errorf("%s.targetScore %v: want 0 (%s) or a SSIMULACRA2 score %d..%d", name, t, off, minTargetScore, maxTargetScore)
+	}
+	return nil
+}
+
 // JPEG output settings.
 type JPEG struct {
-	Quality int `json:"quality"` // 1..100, libjpeg's scale
+	Lossy
 	// Sampling is the chroma subsampling: "4:2:0" (smallest), "4:2:2" or "4:4:4".
 	Sampling    string `json:"sampling"`
 	Progressive bool   `json:"progressive"`
 }
 
-// PNG output is always lossless; only the effort changes.
+// PNG output is lossless unless TargetScore asks for palette quantization.
 type PNG struct {
 	CompressionLevel int `json:"compressionLevel"` // zlib level 0..9
+	// TargetScore > 0 (30..99) turns on lossy PNG: the image is reduced to a
+	// dithered palette of at most 256 colours, which is kept only when its
+	// SSIMULACRA2 score reaches TargetScore; otherwise the output is lossless.
+	TargetScore float64 `json:"targetScore,omitempty"`
 }
 
 // WebP output settings.
 type WebP struct {
-	Quality  int  `json:"quality"` // 0..100
-	Method   int  `json:"method"`  // 0 (fast) .. 6 (smallest)
+	Lossy
+	Method   int  `json:"method"` // 0 (fast) .. 6 (smallest)
 	Lossless bool `json:"lossless"`
 }
 
@@ -160,10 +210,12 @@ func Default() Settings {
 		Suffixes:          suffixes,
 		CacheControl:      "public, max-age=86400",
 		Outputs:           []Output{{Format: Original}},
-		JPEG:              JPEG{Quality: 80, Sampling: "4:2:0", Progressive: true},
-		PNG:               PNG{CompressionLevel: 9},
-		WebP:              WebP{Quality: 80, Method: 4},
-		AVIF:              AVIF{Quality: 60},
+		// Quality chosen per image (make bench, docs/benchmarks.md): a fixed
+		// quality under-spends on hard photos and over-spends on easy ones.
+		JPEG: JPEG{Lossy: Lossy{Quality: 80, TargetScore: DefaultTargetScore}, Sampling: "4:2:0", Progressive: true},
+		PNG:  PNG{CompressionLevel: 9},
+		WebP: WebP{Lossy: Lossy{Quality: 80, TargetScore: DefaultTargetScore}, Method: 4},
+		AVIF: AVIF{Quality: 60},
 		Limits: Limits{
 			MaxInputBytes: 50 << 20,
 			MaxPixels:     50_000_000,
@@ -203,18 +255,17 @@ func (s Settings) Validate() error {
 	}
 	errs = append(errs, validateSuffixes(s.Suffixes)...)
 	errs = append(errs, s.validateOutputs()...)
-	if s.JPEG.Quality < 1 || s.JPEG.Quality > 100 {
-		bad("jpeg.quality %d: want 1..100", s.JPEG.Quality)
-	}
+	errs = append(errs, s.JPEG.validate("jpeg", 1)...)
 	if !slices.Contains([]string{"4:2:0", "4:2:2", "4:4:4"}, s.JPEG.Sampling) {
 		bad("jpeg.sampling %q: want \"4:2:0\", \"4:2:2\" or \"4:4:4\"", s.JPEG.Sampling)
 	}
 	if s.PNG.CompressionLevel < 0 || s.PNG.CompressionLevel > 9 {
 		bad("png.compressionLevel %d: want 0..9 (zlib level)", s.PNG.CompressionLevel)
 	}
-	if s.WebP.Quality < 0 || s.WebP.Quality > 100 {
-		bad("webp.quality %d: want 0..100", s.WebP.Quality)
+	if err := validateTarget("png", s.PNG.TargetScore, "lossless"); err != nil {
+		errs = append(errs, err)
 	}
+	errs = append(errs, s.WebP.validate("webp", 0)...)
 	if s.WebP.Method < 0 || s.WebP.Method > 6 {
 		bad("webp.method %d: want 0..6", s.WebP.Method)
 	}

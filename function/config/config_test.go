@@ -53,10 +53,35 @@ func TestParseRejects(t *testing.T) {
 		`{"outputs":[{"format":"webp"},{"format":"webp","maxWidth":640}]}`:                  "outputs[0] (webp) and outputs[1] (webp (max 640 x any)) would both write webp files to the same key",
 		`{"outputs":[{"format":"original","suffix":"-s"},{"format":"jpeg","suffix":"-s"}]}`: "outputs[0] (original-s) and outputs[1] (jpeg-s) would both write jpeg files",
 		`{"outputs":[{"format":"webp"},{"format":"original","maxWidth":100}]}`:              "would both write webp files",
+		`{"webp":{"quality":101}}`:                                                          "webp.quality 101",
+		`{"jpeg":{"targetScore":20}}`:                                                       "jpeg.targetScore 20",
+		`{"webp":{"targetScore":100}}`:                                                      "webp.targetScore 100",
+		`{"png":{"targetScore":-5}}`:                                                        "png.targetScore -5",
 	} {
 		if _, err := config.Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Errorf("Parse(%s) error = %v, want one containing %q", doc, err, wantErr)
 		}
+	}
+}
+
+// A format's quality settings sit inline in its JSON object, so a per-format
+// document names quality and targetScore side by side.
+func TestLossyFieldsInline(t *testing.T) {
+	s, err := config.Parse([]byte(`{"jpeg":{"targetScore":85},"webp":{"quality":70,"targetScore":80.5},"png":{"targetScore":75}}`))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if s.JPEG.TargetScore != 85 || !s.JPEG.Searched() || s.JPEG.Quality != config.Default().JPEG.Quality {
+		t.Errorf("jpeg = %+v, want targetScore 85 and the default quality", s.JPEG)
+	}
+	if s.WebP.Quality != 70 || s.WebP.TargetScore != 80.5 || s.PNG.TargetScore != 75 {
+		t.Errorf("webp = %+v, png = %+v, want quality 70 and targetScore 80.5, png targetScore 75", s.WebP, s.PNG)
+	}
+	if (config.Lossy{Quality: 80}).Searched() {
+		t.Error("targetScore 0 searched, want the fixed quality")
+	}
+	if o := (config.Output{Format: config.Original}); config.Default().OutputHash(o) == s.OutputHash(o) {
+		t.Error("a target score does not change the settings hash")
 	}
 }
 
@@ -123,11 +148,22 @@ func TestOutputKey(t *testing.T) {
 	}
 }
 
+func fixedQuality(s config.Settings) config.Settings {
+	s.JPEG.TargetScore, s.WebP.TargetScore = 0, 0
+	return s
+}
+
 func TestOutputHash(t *testing.T) {
 	a := config.Default()
 	original := a.Outputs[0]
-	// Pinned: the hash earlier versions wrote for their one output, so
-	// upgraded deployments find their outputs done.
+	// The default target scores shape outputs differently from the earlier
+	// fixed quality, so their outputs are redone; with fixed qualities the
+	// hash is pinned: the one earlier versions wrote for their one output, so
+	// upgraded deployments that keep those settings find their outputs done.
+	if a.OutputHash(original) == fixedQuality(a).OutputHash(original) {
+		t.Error("the default target score does not change the output hash")
+	}
+	a = fixedQuality(a)
 	if got := a.OutputHash(original); got != "dfa0c432e9ad1ccb" {
 		t.Errorf("default output hash %s, want the earlier versions' dfa0c432e9ad1ccb", got)
 	}
@@ -135,7 +171,7 @@ func TestOutputHash(t *testing.T) {
 		t.Errorf("hash of a webp output at 640 px %s, want the earlier outputFormat webp, maxWidth 640 one e164c99ba0ea07c2", got)
 	}
 
-	b := config.Default()
+	b := a
 	b.CacheControl = "no-cache"
 	b.Limits.MaxFrames = 3
 	b.MirrorDeletes = true

@@ -160,10 +160,12 @@ func (s Settings) OutputHash(o Output) string {
 }
 
 // ForOutput is s as the encoders of output o see it: o's quality, when it
-// has one, in place of the quality of every lossy format.
+// has one, in place of the quality of every lossy format, fixed (no target
+// score searched).
 func (s Settings) ForOutput(o Output) Settings {
 	if o.Quality != 0 {
 		s.JPEG.Quality, s.WebP.Quality, s.AVIF.Quality = o.Quality, o.Quality, o.Quality
+		s.JPEG.TargetScore, s.WebP.TargetScore = 0, 0
 	}
 	return s
 }

@@ -236,7 +236,7 @@ func TestSettingsChangeReprocesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.reconfigure(func(s *config.Settings) { s.JPEG.Quality = 40 })
+	e.reconfigure(func(s *config.Settings) { s.JPEG.Quality, s.JPEG.TargetScore = 40, 0 })
 	second, err := e.handle(t, context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)

@@ -58,6 +58,8 @@ type File struct {
 	Decision  Decision `json:"decision"` // the pipeline's, or Failed when the command could not do its part
 	Reason    string   `json:"reason"`
 	Score     float64  `json:"score,omitempty"`
+	// Quality is the lossy quality chosen for a target score, when one was.
+	Quality int `json:"quality,omitempty"`
 	// Millis is the time this output took; the first output of an input
 	// also carries the decode they share.
 	Millis int64 `json:"ms"`

@@ -22,6 +22,7 @@ const (
 	ReasonNotSmaller  = "not smaller"
 	ReasonAnimatedPNG = "animated png" // APNG frames would be lost
 	ReasonMultiFrame  = "multi-frame"  // the output format cannot hold the frames
+	ReasonDepth       = "sample depth" // the ImageMagick build holds fewer bits per sample than the input has
 
 	// Compressed although larger: a conversion, or an original that cannot
 	// be stripped of its private metadata.
@@ -48,7 +49,7 @@ const (
 
 var reasonWords = []string{
 	ReasonEmpty, ReasonNotImage, ReasonNotAllowed, ReasonTooLarge, ReasonTooManyFrames, ReasonTooSlow,
-	ReasonCorrupt, ReasonPolicyDenied, ReasonNotSmaller, ReasonAnimatedPNG, ReasonMultiFrame, ReasonLarger,
+	ReasonCorrupt, ReasonPolicyDenied, ReasonNotSmaller, ReasonAnimatedPNG, ReasonMultiFrame, ReasonDepth, ReasonLarger,
 	ReasonNotCreated, ReasonOtherBucket, ReasonOutsideFilter, ReasonOwnOutput, ReasonDuplicate,
 	ReasonDeleted, ReasonOverwritten, ReasonStillCurrent, ReasonNothingToDelete, ReasonSourceDeleted, ReasonNotStarted,
 }

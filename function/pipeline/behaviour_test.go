@@ -197,7 +197,7 @@ func TestJPEGEncoding(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("q%d %s progressive=%v", tc.quality, tc.sampling, tc.progressive), func(t *testing.T) {
 			r := process(t, in, settings(func(s *config.Settings) {
-				s.JPEG = config.JPEG{Quality: tc.quality, Sampling: tc.sampling, Progressive: tc.progressive}
+				s.JPEG = config.JPEG{Lossy: config.Lossy{Quality: tc.quality}, Sampling: tc.sampling, Progressive: tc.progressive}
 			}))
 			if r.Decision != outcome.Compressed {
 				t.Fatalf("%s (%s), want compressed", r.Decision, r.Reason)
@@ -337,7 +337,7 @@ func TestJPEGOptimizedHuffman(t *testing.T) {
 		pos += 2 + n
 	}
 	if !found {
-		t.Fatal("no DHT segment before the first scan")
+		t.Fatalf("no DHT segment before the first scan (%s: %s)", r.Decision, r.Reason)
 	}
 }
 
@@ -351,14 +351,14 @@ func TestWebPSettings(t *testing.T) {
 		}
 		return r
 	}
-	low, high := size(config.WebP{Quality: 20, Method: 4}), size(config.WebP{Quality: 95, Method: 4})
+	low, high := size(config.WebP{Lossy: config.Lossy{Quality: 20}, Method: 4}), size(config.WebP{Lossy: config.Lossy{Quality: 95}, Method: 4})
 	if low.BytesOut >= high.BytesOut {
 		t.Errorf("quality 20 gave %d bytes, quality 95 %d; want fewer at 20", low.BytesOut, high.BytesOut)
 	}
-	if fast, slow := size(config.WebP{Quality: 80, Method: 0}), size(config.WebP{Quality: 80, Method: 6}); fast.BytesOut == slow.BytesOut {
+	if fast, slow := size(config.WebP{Lossy: config.Lossy{Quality: 80}, Method: 0}), size(config.WebP{Lossy: config.Lossy{Quality: 80}, Method: 6}); fast.BytesOut == slow.BytesOut {
 		t.Errorf("method 0 and 6 both gave %d bytes; want the method to reach the encoder", fast.BytesOut)
 	}
-	lossless := size(config.WebP{Quality: 80, Method: 4, Lossless: true})
+	lossless := size(config.WebP{Lossy: config.Lossy{Quality: 80}, Method: 4, Lossless: true})
 	if !isVP8L(lossless.Output) {
 		t.Error("lossless output is not VP8L")
 	}

@@ -43,8 +43,11 @@ type Result struct {
 	BytesIn       int
 	BytesOut      int
 	// Score is the perceptual quality the encoder reached, when it measured
-	// one (0: not measured).
-	Score float64
+	// one (0: not measured): the SSIMULACRA2 score the quality search or the
+	// lossy PNG check estimated. Quality is the lossy quality the search chose
+	// (0 when the settings fixed it or the output is lossless).
+	Score   float64
+	Quality int
 }
 
 // Image is an upload decoded once, ready to make outputs from. Close it.
@@ -224,6 +227,8 @@ type job struct {
 	resized bool // the output is smaller than the upload (set by resize)
 	out     []byte
 	score   float64 // set by an encoder that measures the quality it reached
+	// searched is the quality the search chose (0 when it did not run).
+	searched int
 }
 
 // setWand replaces the job's wand (e.g. by a coalesced copy), destroying the old one.

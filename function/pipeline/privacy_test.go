@@ -18,10 +18,10 @@ func hasGPS(t *testing.T, data []byte) bool {
 
 // TestGPSNeverLeaks runs photos with GPS through both paths: re-encoding
 // (default settings) and keeping the original (settings under which
-// re-encoding cannot win: quality 100, no chroma subsampling).
+// re-encoding cannot win: fixed quality 100, no chroma subsampling).
 func TestGPSNeverLeaks(t *testing.T) {
 	keepSettings := config.Default()
-	keepSettings.JPEG.Quality = 100
+	keepSettings.JPEG.Quality, keepSettings.JPEG.TargetScore = 100, 0
 	keepSettings.JPEG.Sampling = "4:4:4"
 	inputs := map[string][]byte{"generated_gps.jpg": fixture.WithAPP1(fixture.Pattern(t, "plasma:fractal", 300, 200, "JPEG"), fixture.GPSExif(1))}
 	if corpusPresent() {

@@ -45,6 +45,7 @@ func (j *job) compressed() Result {
 	r.Frames = int(j.mw.GetNumberImages())
 	r.BytesOut = len(j.out)
 	r.Score = j.score
+	r.Quality = j.searched
 	return r
 }
 

@@ -195,7 +195,7 @@ func compress(ctx context.Context, in input, outDir string, s config.Settings) [
 		if err != nil {
 			return fail(lines, err)
 		}
-		line.FormatOut, line.Width, line.Height, line.Score = r.FormatOut, r.Width, r.Height, r.Score
+		line.FormatOut, line.Width, line.Height, line.Score, line.Quality = r.FormatOut, r.Width, r.Height, r.Score, r.Quality
 		line.BytesOut, line.Decision, line.Reason, line.Output = r.BytesOut, r.Decision, r.Reason, ""
 		if r.Decision.Stored() {
 			line.Output = filepath.Join(outDir, outputName(s, in.rel, o))

@@ -27,6 +27,7 @@ type cell struct {
 	Err            string
 	SSIM           float64 // NaN when not scored
 	SSIMErr        string
+	S2             float64 // SSIMULACRA2, NaN when not scored
 }
 
 // ok says the tool produced an output.
@@ -75,7 +76,7 @@ func buildTable(r *Results) table {
 		t[k[0]][k[1]] = &cell{
 			Image: images[k[1]], WallMs: Median(a.wall), CPUMs: Median(a.cpu), PipelineMillis: Median(a.pipe),
 			MaxRSS: a.rss, OutBytes: a.last.OutBytes, Decision: a.last.Decision, Reason: a.last.Reason,
-			FormatOut: a.last.FormatOut, Err: a.last.Err, SSIM: math.NaN(),
+			FormatOut: a.last.FormatOut, Err: a.last.Err, SSIM: math.NaN(), S2: math.NaN(),
 		}
 	}
 	for _, sc := range r.Scores {
@@ -83,6 +84,9 @@ func buildTable(r *Results) table {
 			c.SSIM, c.SSIMErr = sc.SSIM, sc.Err
 			if sc.Err != "" {
 				c.SSIM = math.NaN()
+			}
+			if sc.S2Err == "" {
+				c.S2 = sc.S2
 			}
 		}
 	}

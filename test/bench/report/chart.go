@@ -21,7 +21,7 @@ var toolStyle = map[string]struct {
 }{
 	"ours":          {color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.CircleGlyph{}},
 	"libjpeg-turbo": {color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, draw.SquareGlyph{}},
-	"magick-naive":  {color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}, draw.TriangleGlyph{}},
+	"im6-naive":     {color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}, draw.TriangleGlyph{}},
 	"optipng":       {color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, draw.PyramidGlyph{}},
 	"cwebp":         {color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, draw.PlusGlyph{}},
 }
@@ -39,6 +39,9 @@ func writeCharts(docDir string, r *Results, t table) error {
 	}
 	if err := speed(filepath.Join(docDir, SpeedChart), r, t); err != nil {
 		return fmt.Errorf("chart %s: %w", SpeedChart, err)
+	}
+	if err := curves(filepath.Join(docDir, CurvesChart), r); err != nil {
+		return fmt.Errorf("chart %s: %w", CurvesChart, err)
 	}
 	return nil
 }

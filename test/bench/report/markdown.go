@@ -92,6 +92,7 @@ func render(b *bytes.Buffer, r *Results, t table) {
 	}
 	targetsSection(d, r, t)
 	whySection(d, r, t)
+	powerSection(d, r)
 	setupSection(d, r)
 	speedSection(d, r, t)
 	sizeSection(d, r, t)
@@ -101,7 +102,7 @@ func render(b *bytes.Buffer, r *Results, t table) {
 	rejectSection(d, t)
 	coldSection(d, r)
 	renditionsSection(d, r)
-	d.section("Charts", fmt.Sprintf("![bytes saved vs SSIM](%s)", SizeQualityChart), fmt.Sprintf("![CPU ms per megapixel](%s)", SpeedChart))
+	d.section("Charts", fmt.Sprintf("![bytes saved vs SSIM](%s)", SizeQualityChart), fmt.Sprintf("![CPU ms per megapixel](%s)", SpeedChart), fmt.Sprintf("![bytes against SSIMULACRA2 per photo](%s)", CurvesChart))
 	methodSection(d, r)
 }
 
@@ -181,8 +182,8 @@ func speedSection(d doc, r *Results, t table) {
 }
 
 func sizeSection(d doc, r *Results, t table) {
-	d.section("Size and quality per format", "Output/input bytes over the images the tool produced an output for: total (sum out / sum in) and median per image. SSIM: `magick compare -metric SSIM` on the luma of the first frame, orientation applied as a viewer would (see Method).")
-	d.header(2, "format", "tool", "outputs", "out/in total", "out/in median", "SSIM median (min)")
+	d.section("Size and quality per format", "Output/input bytes over the images the tool produced an output for: total (sum out / sum in) and median per image. SSIM: `magick compare -metric SSIM` on the luma of the first frame, orientation applied as a viewer would (see Method). SSIMULACRA2: libjxl's tool, as in the compression power section (images of at least 8x8).")
+	d.header(2, "format", "tool", "outputs", "out/in total", "out/in median", "SSIM median (min)", "SSIMULACRA2 mean (min)")
 	for _, class := range append(slices.Clone(classOrder), "") {
 		if class == corpus.Malformed || class == corpus.Bomb {
 			continue
@@ -198,7 +199,7 @@ func sizeSection(d doc, r *Results, t table) {
 				ssim = fmt.Sprintf("%.4f (%.4f)", s.SSIMMed, s.SSIMMin)
 			}
 			d.row(className(class), tool.Name, fmt.Sprintf("%d/%d", s.NOK, s.N),
-				pct(float64(s.BytesOut)/float64(s.BytesIn)), pct(s.RatioMed), ssim)
+				pct(float64(s.BytesOut)/float64(s.BytesIn)), pct(s.RatioMed), ssim, s2Summary(cells))
 		}
 	}
 	d.p("")
@@ -303,7 +304,7 @@ func jpegDetail(d doc, t table) {
 		return
 	}
 	d.section("JPEG photos one by one", "CPU ms, output KiB and SSIM per tool; peak RSS of ours.")
-	d.header(1, "image", "MP", "EXIF orientation", "ours", "libjpeg-turbo", "magick-naive", "ours peak RSS")
+	d.header(1, "image", "MP", "EXIF orientation", "ours", "libjpeg-turbo", "im6-naive", "ours peak RSS")
 	for _, c := range cells {
 		cols := []string{c.Image.Name, fmt.Sprintf("%.1f", c.Image.Megapixels()), orientation(c.Image.Orientation)}
 		for _, tool := range []string{tools.Ours, tools.TurboJPEG, tools.NaiveMagic} {
@@ -328,7 +329,7 @@ func rejectSection(d doc, t table) {
 		return
 	}
 	d.section("Malformed files and pixel bombs", "What ours decided, its peak RSS and wall time, and what the naive ImageMagick CLI did with the same file (under the same security policy).")
-	d.header(4, "file", "class", "declared size", "ours", "ours RSS", "ours ms", "magick-naive", "naive RSS")
+	d.header(4, "file", "class", "declared size", "ours", "ours RSS", "ours ms", "im6-naive", "naive RSS")
 	for _, c := range cells {
 		naive, naiveRSS := "–", "–"
 		if n := t[tools.NaiveMagic][c.Image.Name]; n != nil {
@@ -470,7 +471,28 @@ func ssimText(c *cell) string {
 		}
 		return "SSIM –"
 	}
-	return fmt.Sprintf("SSIM %.4f", c.SSIM)
+	s := fmt.Sprintf("SSIM %.4f", c.SSIM)
+	if !math.IsNaN(c.S2) {
+		s += fmt.Sprintf(", SSIMULACRA2 %.2f", c.S2)
+	}
+	return s
+}
+
+// s2Summary is the mean and minimum SSIMULACRA2 of the scored cells.
+func s2Summary(cells []*cell) string {
+	var sum float64
+	lo, n := math.Inf(1), 0
+	for _, c := range cells {
+		if c.ok() && !math.IsNaN(c.S2) {
+			sum += c.S2
+			lo = math.Min(lo, c.S2)
+			n++
+		}
+	}
+	if n == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f (%.2f)", sum/float64(n), lo)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

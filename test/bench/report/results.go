@@ -9,6 +9,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
+	"github.com/s3-image-compressor/s3-image-compressor/test/bench/quality"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/renditions"
 	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
 )
@@ -28,6 +29,7 @@ type Results struct {
 	Samples   []Sample
 	Scores    []Score
 	InProc    []InProcSample
+	Power     []quality.Point // compression power: SSIMULACRA2 curves and the quality search
 	Cold      []coldstart.Sample
 	ColdErr   string // why cold start was not (fully) measured
 	// Renditions are ours' WebP and AVIF renditions against the references
@@ -67,11 +69,13 @@ type Sample struct {
 	Err            string // the harness could not run or read it
 }
 
-// Score is the SSIM of a tool's output for an image against the image.
+// Score is the SSIM and SSIMULACRA2 of a tool's output for an image against
+// the image.
 type Score struct {
 	Tool, Image string
 	SSIM        float64
-	Err         string
+	S2          float64 // 0 when not measured (S2Err says why): JSON has no NaN
+	Err, S2Err  string
 }
 
 // InProcSample is one round of the in-process Go benchmark of the pipeline

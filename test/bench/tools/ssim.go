@@ -28,14 +28,34 @@ type Scorer struct {
 	Magick string
 	Dir    string // scratch space for the normalised images
 
-	mu     sync.Mutex
-	inputs map[string]*normalised // by input path and orientation
+	inputs onceMap[grey] // by input path and orientation
 }
 
-type normalised struct {
+// onceMap computes each key's value once, however many callers ask at once.
+type onceMap[T any] struct {
+	mu sync.Mutex
+	m  map[string]*onceValue[T]
+}
+
+type onceValue[T any] struct {
 	once sync.Once
-	img  grey
+	v    T
 	err  error
+}
+
+func (o *onceMap[T]) get(key string, compute func() (T, error)) (T, error) {
+	o.mu.Lock()
+	if o.m == nil {
+		o.m = map[string]*onceValue[T]{}
+	}
+	e, ok := o.m[key]
+	if !ok {
+		e = &onceValue[T]{}
+		o.m[key] = e
+	}
+	o.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = compute() })
+	return e.v, e.err
 }
 
 // grey is a normalised image and its displayed size.
@@ -75,19 +95,7 @@ func (s *Scorer) SSIM(ctx context.Context, input, output string, orientInput boo
 }
 
 func (s *Scorer) input(ctx context.Context, path string, orient bool) (grey, error) {
-	key := fmt.Sprintf("%s|%t", path, orient)
-	s.mu.Lock()
-	if s.inputs == nil {
-		s.inputs = map[string]*normalised{}
-	}
-	n, ok := s.inputs[key]
-	if !ok {
-		n = &normalised{}
-		s.inputs[key] = n
-	}
-	s.mu.Unlock()
-	n.once.Do(func() { n.img, n.err = s.normalise(ctx, path, orient) })
-	return n.img, n.err
+	return s.inputs.get(fmt.Sprintf("%s|%t", path, orient), func() (grey, error) { return s.normalise(ctx, path, orient) })
 }
 
 // normalise writes path's first frame as a grey PNG (stored, not deflated:

@@ -5,6 +5,7 @@ package tools
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -23,7 +24,7 @@ import (
 const (
 	Ours       = "ours"
 	TurboJPEG  = "libjpeg-turbo"
-	NaiveMagic = "magick-naive"
+	NaiveMagic = "im6-naive"
 	OptiPNG    = "optipng"
 	CWebP      = "cwebp"
 )
@@ -86,6 +87,16 @@ type Paths struct {
 	Config   string // the settings file given to compress
 }
 
+// IM6 is Debian's ImageMagick 6 command (package imagemagick-6.q16): the naive
+// reference, independent of the project's own build. Named by its full path:
+// a `convert` earlier on PATH may be anything.
+const IM6 = "/usr/bin/convert-im6.q16"
+
+// systemLibraries is the environment change that runs a reference with the
+// system's shared libraries, whatever LD_LIBRARY_PATH the harness runs ours
+// with (a libjpeg.so.62 from jpegli, say).
+var systemLibraries = []string{"LD_LIBRARY_PATH="}
+
 // New returns ours and the references, set up from the same settings s.
 // References not installed are returned with Missing set, so the report can
 // say what was not compared.
@@ -108,15 +119,17 @@ func New(p Paths, s config.Settings) []Tool {
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
 				out := filepath.Join(dir, stem(im)+outcome.JPEG.Extension())
 				return runReference(ctx, out, outcome.JPEG,
-					measure.Cmd{Args: []string{"djpeg", im.Path}},
-					measure.Cmd{Args: []string{"cjpeg", "-quality", jpegQ, "-optimize", "-progressive", "-outfile", out}})
+					measure.Cmd{Args: []string{"djpeg", im.Path}, Env: systemLibraries},
+					measure.Cmd{Args: []string{"cjpeg", "-quality", jpegQ, "-optimize", "-progressive", "-outfile", out}, Env: systemLibraries})
 			},
 		},
 		{
-			// What most hand-written Lambdas do: one process, the format kept
-			// (HEIC/AVIF written as JPEG, like ours), ImageMagick's defaults.
+			// The seed's approach, what Python's Wand runs: Debian's ImageMagick
+			// 6, one process, the format kept (HEIC/AVIF, which it cannot read,
+			// fail), its defaults: the input's chroma subsampling and metadata,
+			// the EXIF orientation kept as a tag (viewers apply it).
 			Name:        NaiveMagic,
-			Command:     "magick IN -quality " + jpegQ + " OUT",
+			Command:     "convert IN -quality " + jpegQ + " OUT",
 			OrientInput: true,
 			applies:     func(im corpus.Image) bool { return true },
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
@@ -125,19 +138,24 @@ func New(p Paths, s config.Settings) []Tool {
 				if format == "" {
 					out = filepath.Join(dir, im.Name)
 				}
-				return runReference(ctx, out, format, measure.Cmd{Args: []string{p.Magick, im.Path, "-quality", jpegQ, out}})
+				return runReference(ctx, out, format, measure.Cmd{Args: []string{IM6, im.Path, "-quality", jpegQ, out}, Env: systemLibraries})
 			},
 		},
 		{
-			// -strip all because ours drops metadata too: the reference gets the
-			// same head start.
+			// On the input with only the chunks ours keeps (image, palette,
+			// transparency, colour), so both write the same chunks: -strip all
+			// would also drop the colour chunks ours keeps.
 			Name:    OptiPNG,
-			Command: "optipng -o2 -strip all -out OUT IN",
+			Command: "optipng -o2 -out OUT IN (IN: the chunks ours keeps)",
 			applies: isFormat(outcome.PNG),
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
 				out := filepath.Join(dir, stem(im)+outcome.PNG.Extension())
+				in, err := keptChunksCopy(im, dir)
+				if err != nil {
+					return Outcome{Decision: "failed", Reason: err.Error()}, nil
+				}
 				return runReference(ctx, out, outcome.PNG,
-					measure.Cmd{Args: []string{"optipng", "-o2", "-strip", "all", "-quiet", "-clobber", "-out", out, im.Path}})
+					measure.Cmd{Args: []string{"optipng", "-o2", "-quiet", "-clobber", "-out", out, in}, Env: systemLibraries})
 			},
 		},
 		{
@@ -147,11 +165,11 @@ func New(p Paths, s config.Settings) []Tool {
 			run: func(ctx context.Context, im corpus.Image, dir string) (Outcome, error) {
 				out := filepath.Join(dir, stem(im)+outcome.WebP.Extension())
 				return runReference(ctx, out, outcome.WebP, measure.Cmd{Args: []string{"cwebp", "-quiet",
-					"-q", strconv.Itoa(s.WebP.Quality), "-m", strconv.Itoa(s.WebP.Method), im.Path, "-o", out}})
+					"-q", strconv.Itoa(s.WebP.Quality), "-m", strconv.Itoa(s.WebP.Method), im.Path, "-o", out}, Env: systemLibraries})
 			},
 		},
 	}
-	need := map[string][]string{Ours: {p.Compress}, TurboJPEG: {"djpeg", "cjpeg"}, NaiveMagic: {p.Magick}, OptiPNG: {"optipng"}, CWebP: {"cwebp"}}
+	need := map[string][]string{Ours: {p.Compress}, TurboJPEG: {"djpeg", "cjpeg"}, NaiveMagic: {IM6}, OptiPNG: {"optipng"}, CWebP: {"cwebp"}}
 	for i, t := range tools {
 		for _, bin := range need[t.Name] {
 			if _, err := exec.LookPath(bin); err != nil {
@@ -212,4 +230,39 @@ func firstLine(s string) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// keptChunks are the chunks the pipeline's PNG output has: the image, its
+// palette and transparency, and the input's colour chunks.
+var keptChunks = map[string]bool{
+	"IHDR": true, "PLTE": true, "tRNS": true, "IDAT": true, "IEND": true,
+	"gAMA": true, "cHRM": true, "sRGB": true, "iCCP": true, "cICP": true, "mDCv": true, "cLLi": true,
+}
+
+// keptChunksCopy writes im with only keptChunks into dir and returns its path.
+func keptChunksCopy(im corpus.Image, dir string) (string, error) {
+	data, err := os.ReadFile(im.Path)
+	if err != nil {
+		return "", err
+	}
+	const sig = "\x89PNG\r\n\x1a\n"
+	if !strings.HasPrefix(string(data), sig) {
+		return "", fmt.Errorf("%s: not a PNG", im.Name)
+	}
+	out := []byte(sig)
+	for pos := len(sig); pos+12 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[pos:]))
+		if n > len(data)-pos-12 {
+			return "", fmt.Errorf("%s: chunk at %d runs past the end", im.Name, pos)
+		}
+		if keptChunks[string(data[pos+4:pos+8])] {
+			out = append(out, data[pos:pos+12+n]...)
+		}
+		pos += 12 + n
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "input-"+im.Name)
+	return path, os.WriteFile(path, out, 0o644)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -53,17 +54,40 @@ func version(ctx context.Context, tool, magick, root string) string {
 	switch tool {
 	case tools.Ours:
 		rev := firstLineOf(ctx, "git", "-C", root, "describe", "--always", "--dirty")
-		return "commit " + rev + ", " + magickVersion(ctx, magick)
+		return "commit " + rev + ", " + magickVersion(ctx, magick) + ", libjpeg " + libjpeg(ctx, magick)
 	case tools.TurboJPEG:
 		args = []string{"cjpeg", "-version"}
 	case tools.NaiveMagic:
-		return magickVersion(ctx, magick) + " (the project's build and policy.xml)"
+		return magickVersion(ctx, tools.IM6) + " (Debian's, with the system's libjpeg-turbo)"
 	case tools.OptiPNG:
 		args = []string{"optipng", "-v"}
 	case tools.CWebP:
 		args = []string{"cwebp", "-version"}
 	}
 	return firstLineOf(ctx, args[0], args[1:]...)
+}
+
+// libjpeg names the libjpeg.so.62 the project's ImageMagick loads, as the
+// dynamic linker resolves it in the harness's environment (LD_LIBRARY_PATH
+// included): jpegli's or libjpeg-turbo's.
+func libjpeg(ctx context.Context, magick string) string {
+	core, _ := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(magick)), "lib", "libMagickCore-7*.so"))
+	if len(core) == 0 {
+		return "unknown"
+	}
+	out, _ := exec.CommandContext(ctx, "ldd", core[0]).Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "libjpeg.so") {
+			if _, path, ok := strings.Cut(line, "=> "); ok {
+				path, _, _ = strings.Cut(path, " (")
+				if dir := filepath.Base(filepath.Dir(path)); strings.Contains(path, "jpegli") || strings.Contains(dir, "jpegli") {
+					return path + " (jpegli)"
+				}
+				return path
+			}
+		}
+	}
+	return "not linked"
 }
 
 // magickVersion is "ImageMagick 7.1.1-43 Q16 x86_64" from `magick -version`.

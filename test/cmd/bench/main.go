@@ -19,6 +19,7 @@ import (
 	"image/jpeg"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -30,6 +31,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/coldstart"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/inproc"
+	"github.com/s3-image-compressor/s3-image-compressor/test/bench/quality"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/report"
 	"github.com/s3-image-compressor/s3-image-compressor/test/bench/tools"
 	"github.com/s3-image-compressor/s3-image-compressor/test/corpus"
@@ -156,10 +158,22 @@ func run(ctx context.Context) error {
 	}
 
 	scoreStart := time.Now()
-	r.Scores = score(ctx, magick, filepath.Join(o.work, "ssim"), all, images, r.Samples, outDir)
+	s2 := &tools.S2Scorer{Tool: jxlTool(ctx, o.root, "ssimulacra2"), Magick: magick, Dir: filepath.Join(o.work, "ssim")}
+	r.Scores = score(ctx, magick, s2, filepath.Join(o.work, "ssim"), all, images, r.Samples, outDir)
 	logf("SSIM of %d outputs: %s", len(r.Scores), time.Since(scoreStart).Round(time.Second))
 
 	measureRenditions(ctx, o, magick, r, images)
+	if s2.Tool != "" {
+		powerStart := time.Now()
+		r.Power = quality.Run(ctx, quality.Options{
+			Compress: o.compress, Magick: magick, Scorer: s2, Dir: filepath.Join(o.work, "power"),
+			Settings: r.Settings, Log: logf,
+		}, images)
+		logf("compression power: %d encodes in %s", len(r.Power), time.Since(powerStart).Round(time.Second))
+	} else {
+		logf("no ssimulacra2 tool: the compression power study is skipped")
+	}
+
 	coldStart(ctx, o, r, largest(images))
 
 	r.Elapsed = time.Since(start)
@@ -210,7 +224,7 @@ func runTool(ctx context.Context, t tools.Tool, im corpus.Image, outDir string, 
 // score computes SSIM for the last round's outputs; the tools are
 // deterministic, so one score per tool and image holds for every round.
 // Two workers: nothing is being timed any more.
-func score(ctx context.Context, magick, dir string, all []tools.Tool, images []corpus.Image, samples []report.Sample, outDir string) []report.Score {
+func score(ctx context.Context, magick string, s2 *tools.S2Scorer, dir string, all []tools.Tool, images []corpus.Image, samples []report.Sample, outDir string) []report.Score {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return []report.Score{{Err: err.Error()}}
 	}
@@ -245,6 +259,11 @@ func score(ctx context.Context, magick, dir string, all []tools.Tool, images []c
 				if err != nil {
 					sc.Err = err.Error()
 				}
+				if s2.Tool == "" {
+					sc.S2Err = "no ssimulacra2 tool"
+				} else if sc.S2, err = s2.Score(ctx, j.im.Path, j.output, orient[j.tool]); err != nil {
+					sc.S2, sc.S2Err = 0, err.Error()
+				}
 				mu.Lock()
 				scores = append(scores, sc)
 				mu.Unlock()
@@ -265,6 +284,27 @@ func score(ctx context.Context, magick, dir string, all []tools.Tool, images []c
 	close(jobs)
 	wg.Wait()
 	return scores
+}
+
+// jxlTool is the path of one of libjxl's tools (ssimulacra2): in the
+// directory `layers/imagemagick/local.sh jxl-tools` builds and prints, or in
+// $JXL_TOOLS; "" when neither has it.
+func jxlTool(ctx context.Context, root, name string) string {
+	dir := os.Getenv("JXL_TOOLS")
+	if dir == "" {
+		out, err := exec.CommandContext(ctx, "bash", filepath.Join(root, "layers", "imagemagick", "local.sh"), "jxl-tools").Output()
+		if err != nil {
+			logf("local.sh jxl-tools: %v", err)
+			return ""
+		}
+		dir = strings.TrimSpace(string(out))
+	}
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); err != nil {
+		logf("%s: %v", name, err)
+		return ""
+	}
+	return path
 }
 
 // outputPath finds a tool's output for an image: the file in its directory
