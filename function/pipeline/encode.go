@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/jpeg"
 	"math"
+	"runtime/debug"
 	"strconv"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
@@ -123,6 +124,10 @@ func (j *job) lossyQuality(l config.Lossy, c lossyCodec) (int, error) {
 	}
 	j.mw.ResetIterator()
 	q, score, err := searchQuality(j.ctx, j.mw, c, l.TargetScore)
+	// The metric's planes (tens of MB for a mosaic) are garbage now, but Go
+	// keeps freed heap for a while; the full-size encode that follows
+	// allocates outside Go, and at 256 MB the two must not add up.
+	debug.FreeOSMemory()
 	if err != nil {
 		if ctxErr := j.ctx.Err(); ctxErr != nil {
 			return 0, ctxErr

@@ -62,7 +62,9 @@ run ninja -C "$src/build" install
 step "libaom (AV1 encoder only)"
 # nasm (x86_64) assembles the SIMD kernels; arm64 uses intrinsics and needs no assembler.
 src=$(unpack "$4" aom)
-cmake_install "$src" -DCONFIG_AV1_DECODER=0 -DENABLE_NASM=ON -DENABLE_DOCS=OFF \
+# 8 bits per sample only: ImageMagick is a Q8 build, so no high-bit-depth kernels are needed
+# (and less to compile).
+cmake_install "$src" -DCONFIG_AV1_DECODER=0 -DCONFIG_AV1_HIGHBITDEPTH=0 -DENABLE_NASM=ON -DENABLE_DOCS=OFF \
 	-DENABLE_EXAMPLES=OFF -DENABLE_TESTS=OFF -DENABLE_TESTDATA=OFF -DENABLE_TOOLS=OFF
 
 step "libheif"

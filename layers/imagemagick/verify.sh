@@ -1,7 +1,7 @@
 #!/bin/sh
 # verify.sh PREFIX
 #
-# Proves an installed ImageMagick is the one the function expects: Q16 without HDRI, every
+# Proves an installed ImageMagick is the one the function expects: Q8 without HDRI, every
 # delegate compiled in, the project's policy active from PREFIX's compiled-in config path, a
 # round trip through each format the function writes (AVIF included), HEIC decoding, and one
 # policy denial. Run on the build (local.sh, the Dockerfile's builder) and on the collected
@@ -28,8 +28,8 @@ fail() {
 version=$("$magick" -version) || fail "$magick -version failed (missing shared library?)"
 echo "$version"
 case $version in
-*" Q16 "*) ;;
-*) fail "expected a Q16 build" ;;
+*" Q8 "*) ;;
+*) fail "expected a Q8 build" ;;
 esac
 case $version in
 *HDRI*) fail "expected a build without HDRI" ;;
