@@ -244,18 +244,18 @@ func powerSection(d doc, r *Results) {
 			"Scores: libjxl's `ssimulacra2` tool on both images decoded by ImageMagick 6 (libjpeg-turbo, as browsers decode), EXIF orientation applied. "+
 			"\"At naive's score\": the bytes each curve needs for the naive output's score, interpolated.")
 	d.p("![bytes against SSIMULACRA2 per photo](%s)\n", CurvesChart)
-	d.header(1, "photo", "input KiB", "ours (settings)", "naive IM6 q80", "ours at naive's score", "jpegli at naive's score")
+	d.header(1, "photo", "input", "ours (settings)", "naive IM6 q80", "ours at naive's score", "jpegli at naive's score")
 	for _, row := range rows {
 		d.row(row.image, size(float64(row.inBytes)),
-			fmt.Sprintf("%s KiB, %.2f (q%d, est. %.2f, %s)", size(float64(row.ours.Bytes)), row.ours.Score, row.ours.Quality, row.ours.Estimate, row.ours.Decision),
-			fmt.Sprintf("%s KiB, %.2f", size(float64(row.naive.Bytes)), row.naive.Score),
+			fmt.Sprintf("%s, %.2f (q%d, est. %.2f, %s)", size(float64(row.ours.Bytes)), row.ours.Score, row.ours.Quality, row.ours.Estimate, row.ours.Decision),
+			fmt.Sprintf("%s, %.2f", size(float64(row.naive.Bytes)), row.naive.Score),
 			atScore(row.oursAtNaive, row.naive.Bytes), atScore(row.jpegliAtNai, row.naive.Bytes))
 	}
 	d.p("")
 	ag := points(r, quality.Agreement, tools.Ours, "")
 	if len(ag) > 0 {
 		d.p("Target agreement, per image (target %.0f): the chosen quality, the pipeline's estimate and the tool's score of the output.\n", ag[0].Param)
-		d.header(3, "image", "format", "quality", "estimate", "tool", "tool − target", "KiB")
+		d.header(3, "image", "format", "quality", "estimate", "tool", "tool − target", "bytes")
 		for _, p := range ag {
 			if p.Decision != string(outcome.Compressed) {
 				d.row(p.Image, string(p.FormatOut), "–", "–", "–", p.Decision, size(float64(p.Bytes)))
@@ -267,7 +267,7 @@ func powerSection(d doc, r *Results) {
 	}
 	if ps := points(r, quality.LossyPNG, tools.Ours, ""); len(ps) > 0 {
 		d.p("Lossy PNG (png.targetScore %.0f): a 256-colour Riemersma-dithered palette where it reaches the target, else lossless.\n", quality.LossyPNGTarget)
-		d.header(2, "image", "input KiB", "output KiB", "out/in", "SSIMULACRA2 (tool)", "palette")
+		d.header(2, "image", "input", "output", "out/in", "SSIMULACRA2 (tool)", "palette")
 		for _, p := range ps {
 			d.row(p.Image, size(float64(p.InBytes)), size(float64(p.Bytes)), fmt.Sprintf("%.3f", float64(p.Bytes)/float64(p.InBytes)), fmt.Sprintf("%.2f", p.Score), fmt.Sprint(p.Estimate > 0))
 		}
@@ -279,7 +279,7 @@ func atScore(b float64, naive int64) string {
 	if math.IsNaN(b) {
 		return "outside its curve"
 	}
-	return fmt.Sprintf("%s KiB (%.2f×)", size(b), b/float64(naive))
+	return fmt.Sprintf("%s (%.2f×)", size(b), b/float64(naive))
 }
 
 var curveStyle = map[string]color.Color{
