@@ -86,10 +86,7 @@ func TestFixedQuality(t *testing.T) {
 	if r.Quality != 0 || r.Score != 0 {
 		t.Errorf("fixed quality 77: Result.Quality %d, Score %.2f; want 0 and 0 (nothing searched)", r.Quality, r.Score)
 	}
-	mw := readBack(t, r.Output)
-	if q := mw.GetImageCompressionQuality(); q != 77 {
-		t.Errorf("the JPEG's estimated quality is %d, want 77", q)
-	}
+	checkQuality(t, r.Output, 77)
 }
 
 // Images smaller than the metric's 8x8 fall back to the fixed quality.
