@@ -11,20 +11,8 @@ cd "$root"
 
 npm ci --no-audit --no-fund
 
-# The Dockerfile takes the layer's sources from its build context (layers/imagemagick/src).
-# local.sh fetches them with apt from the Debian archive the system's apt sources name;
-# GitHub's runners are Ubuntu, so it runs in a Debian container, whose own apt configuration
-# names the archive (no mirror host is written into the repository). The sha256 pins in
-# versions.env decide either way.
-cache=${S3IC_CACHE:-$HOME/.cache/s3-image-compressor}
-mkdir -p "$cache"
-docker run --rm \
-	-v "$root:/repo" -v "$cache:/cache" \
-	-e S3IC_CACHE=/cache -e HOST_IDS="$(id -u):$(id -g)" \
-	"${DEBIAN_IMAGE:-debian:bookworm}" bash -euo pipefail -c '
-		/repo/layers/imagemagick/local.sh fetch /repo/layers/imagemagick/src
-		# The container runs as root; hand the files back to the runner user.
-		chown -R "$HOST_IDS" /repo/layers/imagemagick/src /cache'
+# The layer's Dockerfile downloads and sha256-checks its own sources in its first stage
+# (fetch.sh), so nothing is fetched here.
 
 # Bundling: the CLI sets aws:cdk:bundling-stacks to the selected stacks, so Docker builds
 # the layer and the function for the environment's architecture (cdk.json).
