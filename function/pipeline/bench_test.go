@@ -27,7 +27,7 @@ func BenchmarkProcess(b *testing.B) {
 		{"jpeg-8MP", "exifsamples_iphone6_hdr_NO_gps.jpg", photo("JPEG"), config.Default()},
 		{"png-photo", "kodak_kodim01.png", photo("PNG"), config.Default()},
 		{"png-16bit", "libvips_sample_16bit_rgb.png", func(tb testing.TB) []byte {
-			return fixture.Pattern(tb, "gradient:red-blue", 4000, 3000, "PNG", fixture.Depth(16))
+			return fixture.PNG16(tb, 4000, 3000)
 		}, config.Default()},
 		{"gif-animated-42", "pillow_iss634_animated.gif", func(tb testing.TB) []byte { return fixture.AnimatedGIF(tb, 42) }, config.Default()},
 		{"webp-lossless", "libwebptd_lossless_color_transform.webp", photo("WEBP"), config.Default()},
