@@ -34,8 +34,9 @@ func over(statistic string) *awscloudwatch.MetricOptions {
 	}
 }
 
-// outcomeMetrics are the counts, one per outcome of an upload.
-var outcomeMetrics = []string{metrics.Processed, metrics.KeptOriginal, metrics.Rejected, metrics.Failed, metrics.Skipped}
+// outcomeMetrics are the counts, one per outcome (Deleted: outputs removed
+// with their source, under mirrorDeletes).
+var outcomeMetrics = []string{metrics.Processed, metrics.KeptOriginal, metrics.Rejected, metrics.Failed, metrics.Skipped, metrics.Deleted}
 
 // functionMetric is one of the metrics fn writes in CloudWatch's embedded
 // metric format (names, namespace and dimension from function/metrics).
