@@ -74,7 +74,8 @@ vet: magick ## go vet and gofmt on every module
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
 lint: packages magick linters ## golangci-lint per module, actionlint on the workflows, shellcheck on the scripts
-	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...); done
+	# Several clones on one machine (worktrees) lint at once; each has its own tree to lint.
+	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run --allow-parallel-runners ./...); done
 	$(ACTIONLINT)
 	shellcheck -x -P SCRIPTDIR .github/scripts/*.sh layers/imagemagick/*.sh scripts/*.sh
 
