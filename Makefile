@@ -73,8 +73,8 @@ vet: magick ## go vet and gofmt on every module
 	test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); echo "gofmt: run gofmt -w on the files above"; exit 1; }
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
+# --allow-parallel-runners: several clones on one machine (worktrees) lint at once.
 lint: packages magick linters ## golangci-lint per module, actionlint on the workflows, shellcheck on the scripts
-	# Several clones on one machine (worktrees) lint at once; each has its own tree to lint.
 	for m in $(MODULES); do (cd $$m && $(GOLANGCI_LINT) run --allow-parallel-runners ./...); done
 	$(ACTIONLINT)
 	shellcheck -x -P SCRIPTDIR .github/scripts/*.sh layers/imagemagick/*.sh scripts/*.sh
