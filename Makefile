@@ -140,6 +140,7 @@ $(GOLANGCI_LINT):
 $(ACTIONLINT):
 	GOBIN=$(@D) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
-build: magick ## The Lambda bootstrap and the compress CLI, into bin/
+build: magick ## The Lambda bootstrap, the compress CLI and the backfill command, into bin/
 	cd function && go build -tags lambda.norpc -o ../bin/bootstrap ./cmd/bootstrap
 	cd function && go build -o ../bin/compress ./cmd/compress
+	cd infra && go build -o ../bin/backfill ./cmd/backfill

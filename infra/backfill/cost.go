@@ -1,0 +1,143 @@
+package backfill
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"text/tabwriter"
+
+	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
+)
+
+// Prices are AWS list prices in USD for us-east-1, as the pages named beside
+// each published them on PricesRecorded. Other regions differ by a few per
+// cent; the estimate says which prices it used.
+const PricesRecorded = "2026-12-01"
+
+const (
+	s3Pricing     = "aws.amazon.com/s3/pricing"
+	lambdaPricing = "aws.amazon.com/lambda/pricing"
+
+	batchJobUSD                = 0.25   // per job (S3 Batch Operations, Management & insights tab)
+	batchTaskUSDPerMillion     = 1.00   // per million object operations
+	manifestGenUSDPerMillion   = 0.015  // per million objects listed by a generated manifest
+	inventoryUSDPerMillion     = 0.0025 // per million objects listed (S3 Inventory)
+	lambdaRequestUSDPerMillion = 0.20
+	lambdaGBSecondUSDArm64     = 0.0000133334
+	lambdaGBSecondUSDX86       = 0.0000166667
+	s3GetUSDPerThousand        = 0.0004 // GET, HEAD and other requests (S3 Standard)
+	s3PutUSDPerThousand        = 0.005  // PUT, COPY, POST, LIST
+)
+
+// The function's time per image comes from docs/benchmarks.md ("Cold start"):
+// the bootstrap under the Lambda runtime emulator with a 256 MB function's
+// limits answers a warm event for a tiny image in 3 ms and for the corpus's
+// largest photo (12 MP, 4,137,722 bytes) in 406 ms, on one full core. Time
+// grows with the bytes between those two points; Lambda gives a function
+// memory/1769 MB of one vCPU. The benchmark's S3 is in-process, so each S3
+// request adds an assumed s3RequestSeconds.
+const (
+	benchTinySeconds  = 0.003
+	benchPhotoSeconds = 0.406
+	benchPhotoBytes   = 4137722
+	lambdaMBPerVCPU   = 1769
+	s3RequestSeconds  = 0.025 // assumed, not measured here
+	getsPerImage      = 4     // HEAD source, HEAD each likely output key (up to 2), GET source
+	putsPerImage      = 1
+)
+
+// Estimate is what a backfill is expected to cost.
+type Estimate struct {
+	Objects int64
+	Bytes   int64
+	// Lines are the items, each with its price and where it comes from.
+	Lines []CostLine
+}
+
+// CostLine is one item of an Estimate.
+type CostLine struct {
+	What   string
+	USD    float64
+	Basis  string // the price and what it is multiplied by
+	Source string
+}
+
+// Total is the sum of the lines.
+func (e Estimate) Total() float64 {
+	var t float64
+	for _, l := range e.Lines {
+		t += l.USD
+	}
+	return t
+}
+
+// GBSecondsPerImage is the Lambda compute an image of bytes is expected to
+// bill at memoryMB.
+func GBSecondsPerImage(bytes float64, memoryMB int) float64 {
+	cpu := benchTinySeconds + (benchPhotoSeconds-benchTinySeconds)*bytes/benchPhotoBytes
+	share := math.Min(1, float64(memoryMB)/lambdaMBPerVCPU)
+	seconds := cpu/share + s3RequestSeconds*(getsPerImage+putsPerImage)
+	return seconds * float64(memoryMB) / 1024
+}
+
+// estimate prices a backfill of objects totalling bytes. listed is how many
+// objects S3 lists to make the manifest (0 for a CSV the command wrote);
+// inventory says whether that list is an inventory's rather than a generated
+// manifest's.
+func estimate(objects, bytes, listed int64, inventory bool, memoryMB int, architecture string) Estimate {
+	n := float64(objects)
+	gbs, price, arch := 0.0, lambdaGBSecondUSDArm64, "arm64"
+	if architecture == envconfig.ArchX86_64 {
+		price, arch = lambdaGBSecondUSDX86, "x86_64"
+	}
+	if objects > 0 {
+		gbs = GBSecondsPerImage(float64(bytes)/n, memoryMB)
+	}
+	e := Estimate{Objects: objects, Bytes: bytes, Lines: []CostLine{
+		{"Batch Operations job", batchJobUSD, fmt.Sprintf("$%.2f per job", batchJobUSD), s3Pricing + " (S3 Batch Operations)"},
+		{"Batch Operations tasks", n * batchTaskUSDPerMillion / 1e6, fmt.Sprintf("%d tasks at $%.2f per million", objects, batchTaskUSDPerMillion), s3Pricing + " (S3 Batch Operations)"},
+	}}
+	switch {
+	case listed > 0 && inventory:
+		e.Lines = append(e.Lines, CostLine{"S3 Inventory", float64(listed) * inventoryUSDPerMillion / 1e6,
+			fmt.Sprintf("%d objects listed daily at $%.4f per million", listed, inventoryUSDPerMillion), s3Pricing + " (S3 Inventory)"})
+	case listed > 0:
+		e.Lines = append(e.Lines, CostLine{"Manifest generation", float64(listed) * manifestGenUSDPerMillion / 1e6,
+			fmt.Sprintf("%d objects listed at $%.3f per million", listed, manifestGenUSDPerMillion), s3Pricing + " (S3 Batch Operations)"})
+	}
+	e.Lines = append(e.Lines,
+		CostLine{"Lambda requests", n * lambdaRequestUSDPerMillion / 1e6, fmt.Sprintf("%d invocations at $%.2f per million", objects, lambdaRequestUSDPerMillion), lambdaPricing},
+		CostLine{"Lambda compute", n * gbs * price,
+			fmt.Sprintf("%.3f GB-s per image (%d MB, %s) at $%.10f per GB-s", gbs, memoryMB, arch, price),
+			lambdaPricing + "; time per image: docs/benchmarks.md (Cold start), scaled by bytes and Lambda's CPU share"},
+		CostLine{"S3 requests", n * (getsPerImage*s3GetUSDPerThousand + putsPerImage*s3PutUSDPerThousand) / 1000,
+			fmt.Sprintf("%d GET/HEAD and %d PUT per image", getsPerImage, putsPerImage), s3Pricing + " (Requests, S3 Standard)"},
+	)
+	return e
+}
+
+// print writes the estimate as a table.
+func (e Estimate) print(w io.Writer, region string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "estimated cost (USD; us-east-1 list prices recorded %s%s):\n", PricesRecorded, otherRegion(region))
+	for _, l := range e.Lines {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", l.What, usd(l.USD), l.Basis, l.Source)
+	}
+	fmt.Fprintf(tw, "  total\t%s\t\t\n", usd(e.Total()))
+	fmt.Fprintf(tw, "  (Lambda time assumes %.0f ms per S3 request, which the benchmark does not measure; storage of the outputs is not included)\n", s3RequestSeconds*1000)
+	return tw.Flush()
+}
+
+func otherRegion(region string) string {
+	if region == "" || region == "us-east-1" {
+		return ""
+	}
+	return "; " + region + " may differ"
+}
+
+func usd(v float64) string {
+	if v > 0 && v < 0.01 {
+		return "<0.01"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
