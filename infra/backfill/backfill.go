@@ -249,7 +249,7 @@ func runPrepared(ctx context.Context, o Options, d Deployment, f Filter) (string
 	if o.Manifest == ManifestInventory {
 		listed = 0 // the inventory runs daily whether or not it is used
 	}
-	fmt.Fprintf(o.Out, "objects: %d (S3's count)\nbytes:   about %s (%d objects sampled)\n", tasks, bytesText(bytes), sample.objects)
+	fmt.Fprintf(o.Out, "objects: %d (S3's count)\nbytes:   about %s (from the sizes of %d objects listed)\n", tasks, bytesText(bytes), sample.objects)
 	if err := estimate(tasks, bytes, listed, o.Manifest == ManifestInventory, d.MemoryMB, d.Architecture).print(o.Out, d.Region); err != nil {
 		return "", err
 	}
@@ -281,7 +281,7 @@ func confirm(o Options, question string, args ...any) error {
 	return ErrNotConfirmed
 }
 
-// bytesText is n exactly and in SI units: 4137722 bytes (4.1 MB).
+// bytesText is n in SI units and exactly: 4.1 MB (4137722 bytes).
 func bytesText(n int64) string {
 	units := []string{"kB", "MB", "GB", "TB", "PB"}
 	v, unit := float64(n), ""
@@ -291,5 +291,5 @@ func bytesText(n int64) string {
 	if unit == "" {
 		return fmt.Sprintf("%d bytes", n)
 	}
-	return fmt.Sprintf("%d bytes (%.1f %s)", n, v, unit)
+	return fmt.Sprintf("%.1f %s (%d bytes)", v, unit, n)
 }

@@ -105,7 +105,7 @@ func prepared(ctx context.Context, d Deployment, id string, poll time.Duration) 
 
 // wait follows the job until it ends, drawing its progress on w.
 func wait(ctx context.Context, d Deployment, id string, poll time.Duration, w io.Writer, redraw bool) (*types.JobDescriptor, error) {
-	bar := progress{w: w, redraw: redraw, start: time.Now()}
+	bar := progress{w: w, redraw: redraw}
 	for {
 		job, err := describe(ctx, d, id)
 		if err != nil {
@@ -150,63 +150,77 @@ func failureReasons(job *types.JobDescriptor) string {
 // progress draws a job's progress: a bar on a terminal, redrawn in place, or
 // a line every few seconds elsewhere (logs, the demo).
 type progress struct {
-	w       io.Writer
-	redraw  bool
-	start   time.Time
-	printed time.Time
-	line    string
-	// first is when tasks began to finish, and how many had then.
-	first     time.Time
-	firstDone int64
+	w              io.Writer
+	redraw         bool
+	start          time.Time
+	printed        time.Time
+	line, lastLine string
+	activeSeen     time.Time // when the job was first seen Active
 }
-
-const barWidth = 30
 
 func (p *progress) update(job *types.JobDescriptor) {
 	var total, ok, failed int64
+	var active time.Duration
 	if s := job.ProgressSummary; s != nil {
 		total, ok, failed = aws.ToInt64(s.TotalNumberOfTasks), aws.ToInt64(s.NumberOfTasksSucceeded), aws.ToInt64(s.NumberOfTasksFailed)
+		if s.Timers != nil {
+			active = time.Duration(aws.ToInt64(s.Timers.ElapsedTimeInActiveSeconds)) * time.Second
+		}
 	}
-	done := ok + failed
 	now := time.Now()
-	if p.first.IsZero() && done > 0 {
-		p.first, p.firstDone = now, done
+	if p.activeSeen.IsZero() && (job.Status == types.JobStatusActive || ok+failed > 0) {
+		p.activeSeen = now
 	}
-	rate := 0.0
-	if secs := now.Sub(p.first).Seconds(); !p.first.IsZero() && secs > 0 {
-		rate = float64(done-p.firstDone) / secs
+	// S3 counts the time active in whole seconds; a short job needs the clock here.
+	if seen := now.Sub(p.activeSeen); !p.activeSeen.IsZero() && seen > active {
+		active = seen
 	}
-	p.line = progressLine(string(job.Status), total, ok, failed, rate)
+	p.line = progressLine(string(job.Status), total, ok, failed, active, slices.Contains(terminal, job.Status))
 	if p.redraw {
 		fmt.Fprintf(p.w, "\r\033[K%s", p.line)
 		return
 	}
 	if now.Sub(p.printed) >= 5*time.Second {
-		fmt.Fprintln(p.w, p.line)
-		p.printed = now
+		p.print()
 	}
+}
+
+func (p *progress) print() {
+	fmt.Fprintln(p.w, p.line)
+	p.printed, p.lastLine = time.Now(), p.line
 }
 
 func (p *progress) done() {
-	if p.redraw {
+	switch {
+	case p.redraw:
 		fmt.Fprintln(p.w)
-	} else if p.line != "" {
-		fmt.Fprintln(p.w, p.line)
+	case p.line != p.lastLine:
+		p.print()
 	}
 }
 
+const barWidth = 30
+
 // progressLine is one drawing of the bar: status, bar, done of total,
-// succeeded, failed, tasks per second and the time left at that rate.
-func progressLine(status string, total, ok, failed int64, rate float64) string {
+// succeeded, failed, tasks per second over the time active, and the time
+// left at that rate (or taken, once the job has ended).
+func progressLine(status string, total, ok, failed int64, active time.Duration, ended bool) string {
 	done := ok + failed
 	filled := 0
 	if total > 0 {
-		filled = int(barWidth * done / total)
+		filled = int(barWidth * min(done, total) / total)
 	}
-	left := "?"
-	if rate > 0 && total >= done {
-		left = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+	rate := 0.0
+	if active > 0 {
+		rate = float64(done) / active.Seconds()
 	}
-	return fmt.Sprintf("%-10s [%s%s] %d/%d  succeeded %d  failed %d  %.1f tasks/s  %s left",
-		status, strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled), done, total, ok, failed, rate, left)
+	when := "? left"
+	switch {
+	case ended:
+		when = "in " + active.Round(time.Second).String()
+	case rate > 0 && total >= done:
+		when = time.Duration(float64(total-done)/rate*float64(time.Second)).Round(time.Second).String() + " left"
+	}
+	return fmt.Sprintf("%-10s [%s%s] %d/%d  succeeded %d  failed %d  %.1f tasks/s  %s",
+		status, strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled), done, total, ok, failed, rate, when)
 }
