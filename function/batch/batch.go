@@ -85,7 +85,7 @@ func parse(version string, payload []byte) (jobID string, tasks []task, err erro
 	case "1.0":
 		var e events.S3BatchJobEvent
 		if err := json.Unmarshal(payload, &e); err != nil {
-			return "", nil, fmt.Errorf("Batch Operations invocation (schema 1.0): %w", err)
+			return "", nil, fmt.Errorf("reading a Batch Operations invocation of schema 1.0: %w", err)
 		}
 		for _, t := range e.Tasks {
 			// arn:aws:s3:::bucket, or with region and account between the colons.
@@ -96,14 +96,14 @@ func parse(version string, payload []byte) (jobID string, tasks []task, err erro
 	case "2.0":
 		var e events.S3BatchJobEventV2
 		if err := json.Unmarshal(payload, &e); err != nil {
-			return "", nil, fmt.Errorf("Batch Operations invocation (schema 2.0): %w", err)
+			return "", nil, fmt.Errorf("reading a Batch Operations invocation of schema 2.0: %w", err)
 		}
 		for _, t := range e.Tasks {
 			tasks = append(tasks, task{id: t.TaskID, bucket: t.S3Bucket, key: t.S3Key, versionID: t.S3VersionID})
 		}
 		return e.Job.ID, tasks, nil
 	}
-	return "", nil, fmt.Errorf("Batch Operations invocation schema %q: this function reads 1.0 and 2.0", version)
+	return "", nil, fmt.Errorf("invocation schema %q: this function reads Batch Operations invocations of schema 1.0 and 2.0", version)
 }
 
 // task runs one object through the upload path. The object's key arrives

@@ -152,7 +152,6 @@ func failureReasons(job *types.JobDescriptor) string {
 type progress struct {
 	w              io.Writer
 	redraw         bool
-	start          time.Time
 	printed        time.Time
 	line, lastLine string
 	activeSeen     time.Time // when the job was first seen Active

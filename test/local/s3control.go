@@ -29,16 +29,7 @@ type createJobRequest struct {
 	Priority             int
 	RoleArn              string
 	Operation            struct {
-		LambdaInvoke *struct {
-			FunctionArn             string
-			InvocationSchemaVersion string
-			UserArguments           struct {
-				Entries []struct {
-					Key   string `xml:"key"`
-					Value string `xml:"value"`
-				} `xml:"entry"`
-			}
-		}
+		LambdaInvoke *lambdaInvoke
 	}
 	Report            jobReport
 	Manifest          *manifestSpec
@@ -49,6 +40,17 @@ type createJobRequest struct {
 			ManifestOutputLocation *manifestOutput
 			Filter                 *generatorFilter
 		}
+	}
+}
+
+type lambdaInvoke struct {
+	FunctionArn             string
+	InvocationSchemaVersion string
+	UserArguments           struct {
+		Entries []struct {
+			Key   string `xml:"key"`
+			Value string `xml:"value"`
+		} `xml:"entry"`
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,21 +23,9 @@ import (
 // against it: the first run processes everything, the second finds every
 // output already there and rewrites nothing.
 func runBackfillDemo(ctx context.Context, root, state string, bins local.Binaries, settings config.Settings, dir string) error {
-	if dir == "" {
-		var err error
-		if dir, err = ensureSamples(ctx, bins.Magick(), filepath.Join(state, "samples")); err != nil {
-			return err
-		}
-	}
-	uploads, ignored, err := listImages(dir, settings)
+	dir, uploads, err := demoImages(ctx, state, bins, settings, dir)
 	if err != nil {
 		return err
-	}
-	if len(ignored) > 0 {
-		fmt.Printf("not uploading %d files whose names no suffix matches (%s)\n", len(ignored), strings.Join(first(ignored, 3), ", "))
-	}
-	if len(uploads) == 0 {
-		return fmt.Errorf("no image in %s has one of the suffixes %s", dir, strings.Join(settings.Suffixes, " "))
 	}
 	demoState := filepath.Join(state, "backfill-demo")
 	if err := os.RemoveAll(demoState); err != nil {
@@ -128,11 +115,4 @@ func rewritten(before, after map[string]string) int {
 		}
 	}
 	return n
-}
-
-func first(s []string, n int) []string {
-	if len(s) > n {
-		return append(s[:n:n], "...")
-	}
-	return s
 }
