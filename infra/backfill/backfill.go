@@ -241,15 +241,20 @@ func runPrepared(ctx context.Context, o Options, d Deployment, f Filter) (string
 	if job.ProgressSummary != nil {
 		tasks = aws.ToInt64(job.ProgressSummary.TotalNumberOfTasks)
 	}
-	var bytes int64
-	if sample.objects > 0 {
+	// The sample is the whole listing when the prefix holds a page or less.
+	bytes, exact := sample.bytes, sample.complete && sample.objects == tasks
+	if !exact && sample.objects > 0 {
 		bytes = tasks * (sample.bytes / sample.objects)
 	}
 	listed := tasks
 	if o.Manifest == ManifestInventory {
 		listed = 0 // the inventory runs daily whether or not it is used
 	}
-	fmt.Fprintf(o.Out, "objects: %d (S3's count)\nbytes:   about %s (from the sizes of %d objects listed)\n", tasks, bytesText(bytes), sample.objects)
+	if exact {
+		fmt.Fprintf(o.Out, "objects: %d (S3's count)\nbytes:   %s\n", tasks, bytesText(bytes))
+	} else {
+		fmt.Fprintf(o.Out, "objects: %d (S3's count)\nbytes:   about %s (from the sizes of the first %d objects listed)\n", tasks, bytesText(bytes), sample.objects)
+	}
 	if err := estimate(tasks, bytes, listed, o.Manifest == ManifestInventory, d.MemoryMB, d.Architecture).print(o.Out, d.Region); err != nil {
 		return "", err
 	}

@@ -50,6 +50,7 @@ func (f Filter) matches(key string, modified time.Time) bool {
 // listing is what listing the prefix found.
 type listing struct {
 	objects, bytes int64
+	complete       bool         // the whole prefix was listed, not a first page
 	manifest       bytes.Buffer // the CSV manifest of the objects, when asked for
 }
 
@@ -78,10 +79,11 @@ func list(ctx context.Context, d Deployment, f Filter, all bool) (*listing, erro
 				}
 			}
 		}
-		if !all {
-			break
+		if !all && p.HasMorePages() {
+			return l, w.Close()
 		}
 	}
+	l.complete = true
 	return l, w.Close()
 }
 

@@ -185,6 +185,8 @@ Upload an image:
   %s aws s3 cp photo.jpg s3://%s/%s --endpoint-url %s
 See the outputs:
   %s aws s3 ls --recursive s3://%s/%s --endpoint-url %s
+Backfill what is already in the source bucket (make build first):
+  bin/backfill -local -state %s -yes -wait
 
 One line per processed image:
 `,
@@ -195,7 +197,8 @@ One line per processed image:
 		rel(root, filepath.Join(s.LogDir, "minio.log")), rel(root, filepath.Join(s.LogDir, "function.log")),
 		rel(root, s.FailuresFile),
 		creds, s.SourceBucket, s.Settings.SourcePrefix, s.Endpoint,
-		creds, s.DestinationBucket, s.Settings.DestinationPrefix, s.Endpoint)
+		creds, s.DestinationBucket, s.Settings.DestinationPrefix, s.Endpoint,
+		rel(root, filepath.Dir(s.BackfillFile)))
 }
 
 // outputNames lists the outputs an upload gets.
