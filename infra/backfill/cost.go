@@ -10,8 +10,8 @@ import (
 )
 
 // Prices are AWS list prices in USD for us-east-1, as the pages named beside
-// each published them on PricesRecorded. Other regions differ by a few per
-// cent; the estimate says which prices it used.
+// each published them on PricesRecorded. Other regions' prices differ; the
+// estimate says which it used.
 const PricesRecorded = "2026-12-01"
 
 const (
