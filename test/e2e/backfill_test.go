@@ -19,6 +19,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
 	"github.com/s3-image-compressor/s3-image-compressor/infra/backfill"
 	"github.com/s3-image-compressor/s3-image-compressor/infra/batchops"
+	"github.com/s3-image-compressor/s3-image-compressor/test/corpus/corpustest"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
@@ -57,7 +58,8 @@ func TestBackfill(t *testing.T) {
 	e := &pipeline{t: t, stack: start(), magick: bins.Magick(), outcomes: local.NewRecorder(), etags: map[string]string{}}
 
 	valid := backfillImages(t, e.magick, backfillValid)
-	broken := hostileFiles(t, root)
+	images, generated := corpustest.Images(t, e.magick)
+	broken := hostileFiles(t, images, generated)
 	e.putAll(append(slices.Clone(valid), broken...))
 	e.putAll([]upload{{"uploads/backfill/notes.txt", []byte("no suffix of the settings: no task")}})
 	own := "uploads/backfill/an output copied back.jpg"

@@ -355,4 +355,3 @@ func (s *Stack) startBatch(o Options) error {
 	}
 	return os.WriteFile(s.BackfillFile, append(doc, '\n'), 0o600)
 }
-
