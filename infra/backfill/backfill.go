@@ -234,6 +234,13 @@ func runPrepared(ctx context.Context, o Options, d Deployment, f Filter) (string
 	}
 	fmt.Fprintf(o.Out, "job %s created; S3 is reading its manifest (%s)...\n", id, o.Manifest)
 	job, err := prepared(ctx, d, id, o.Poll)
+	if ctx.Err() != nil {
+		// Interrupted while S3 read the manifest: the job would wait for a
+		// confirmation nobody gives.
+		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return "", errors.Join(err, setStatus(stop, d, id, types.RequestedJobStatusCancelled, "backfill interrupted before confirming"))
+	}
 	if err != nil {
 		return "", err
 	}

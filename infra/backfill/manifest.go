@@ -128,8 +128,7 @@ func generator(d Deployment, f Filter) types.JobManifestGenerator {
 			ManifestPrefix: aws.String(strings.TrimSuffix(loc.Prefix, "/")),
 			ManifestFormat: types.GeneratedManifestFormatS3InventoryReportCsv20211130,
 		},
-		Filter:              filter,
-		ExpectedBucketOwner: aws.String(d.Account),
+		Filter: filter,
 	}}
 }
 
