@@ -3,6 +3,7 @@ package backfill_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -319,4 +320,31 @@ func TestGBSecondsPerImage(t *testing.T) {
 	if a, b := backfill.GBSecondsPerImage(4137722, 512), photo; a < b || a > 1.2*b {
 		t.Errorf("GB-s at 512 MB = %.3f, at 256 MB = %.3f; want about the same (only the S3 waits cost more)", a, b)
 	}
+}
+
+func TestLocalStackRefusals(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, backfill.LocalStackFile)
+	if _, err := backfill.Run(t.Context(), backfill.Options{LocalStack: missing}); err == nil || !strings.Contains(err.Error(), "no local stack") {
+		t.Errorf("Run without the local stack's file = %v, want an error saying there is no local stack", err)
+	}
+	// A file left by a stack that stopped: its endpoints answer nothing.
+	stale := filepath.Join(dir, "stale.json")
+	doc := `{"outputs":` + mustJSON(t, outputs.Outputs()) + `,"region":"us-east-1","account":"000000000000",
+		"s3Endpoint":"http://127.0.0.1:1","s3ControlEndpoint":"http://127.0.0.1:1","accessKey":"k","secretKey":"s"}`
+	if err := os.WriteFile(stale, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backfill.Run(t.Context(), backfill.Options{LocalStack: stale}); err == nil || !strings.Contains(err.Error(), "does not answer") {
+		t.Errorf("Run with a stale local stack file = %v, want an error saying the stack does not answer", err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
