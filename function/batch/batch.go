@@ -106,11 +106,13 @@ func parse(version string, payload []byte) (jobID string, tasks []task, err erro
 	return "", nil, fmt.Errorf("invocation schema %q: this function reads Batch Operations invocations of schema 1.0 and 2.0", version)
 }
 
-// task runs one object through the upload path. The object's key arrives
-// URL-encoded, as in S3 events; the version is the one the manifest listed.
-// The path reads the object's current version, the one its output must be
-// made from: an older version listed in a manifest has been overwritten, and
-// the newer upload has its own event.
+// task runs one object through the upload path: Handle with one record, so
+// the task gets what a record gets (the time-left check, the bucket and
+// filter checks, Object, Observe) and nothing is written twice. The key
+// arrives URL-encoded, as in S3 events; the version is the one the manifest
+// listed. Object reads the object's current version (the record carries no
+// ETag), the one its outputs must be made from: an older version listed in a
+// manifest has been overwritten, and the newer upload has its own event.
 func (h *Handler) task(ctx context.Context, t task) (outcome.ResultCode, string) {
 	rec := events.S3EventRecord{
 		EventName: "ObjectCreated:BatchOperations",

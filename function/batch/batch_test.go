@@ -44,7 +44,8 @@ func handler(answers map[string]outcome.Record) (*batch.Handler, *objects) {
 func TestHandleBothSchemas(t *testing.T) {
 	key := "uploads/Ferien 2026/ünï+plus.jpg"
 	encoded := url.QueryEscape(key) // as S3 sends keys in tasks
-	h, objs := handler(map[string]outcome.Record{key: {Decision: outcome.Compressed, BytesIn: 10, BytesOut: 4, DestinationKey: key}})
+	h, objs := handler(map[string]outcome.Record{key: {Decision: outcome.Compressed, BytesIn: 10, BytesOut: 4,
+		Outputs: []outcome.Output{{Key: key, Decision: outcome.Compressed}}}})
 	for _, tc := range []struct{ name, event, bucket, version string }{
 		{"schema 1.0", `{"invocationSchemaVersion":"1.0","invocationId":"inv1","job":{"id":"job1"},
 			"tasks":[{"taskId":"t1","s3Key":"` + encoded + `","s3VersionId":"v1","s3BucketArn":"arn:aws:s3:::photos"}]}`, "photos", "v1"},
@@ -78,7 +79,7 @@ func TestResultCodes(t *testing.T) {
 	h, _ := handler(map[string]outcome.Record{
 		"uploads/junk.jpg":  {Decision: outcome.Rejected, Reason: outcome.Because(outcome.ReasonNotImage, "text")},
 		"uploads/slow.jpg":  {Decision: outcome.Failed, Retry: true, Reason: "get: SlowDown"},
-		"uploads/done.jpg":  {Decision: outcome.Skipped, Reason: outcome.Because(outcome.ReasonDuplicate, "x"), DestinationKey: "uploads/done.jpg"},
+		"uploads/done.jpg":  {Decision: outcome.Skipped, Reason: outcome.Because(outcome.ReasonDuplicate, "x")},
 		"uploads/other.jpg": {Decision: outcome.Failed, Reason: "get: access denied"},
 	})
 	for key, want := range map[string]string{

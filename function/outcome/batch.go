@@ -34,12 +34,9 @@ func BatchResult(o Record) (ResultCode, string) {
 	code, kind, details := Succeeded, string(o.Decision), o.Reason
 	switch {
 	case o.Decision.Stored():
-		details = fmt.Sprintf("%d -> %d bytes, %s", o.BytesIn, o.BytesOut, o.DestinationKey)
-		if o.Reason != "" {
-			details += " (" + o.Reason + ")"
-		}
+		details = fmt.Sprintf("%d -> %d bytes, %s", o.BytesIn, o.BytesOut, outputList(o, true))
 	case o.Decision == Skipped && Word(o.Reason) == ReasonDuplicate:
-		kind, details = Duplicate, "already at "+o.DestinationKey
+		kind, details = Duplicate, "already at "+outputList(o, false)
 	case o.Decision == Rejected:
 		code = PermanentFailure
 	case o.Decision == Failed && o.Retry:
@@ -54,6 +51,27 @@ func BatchResult(o Record) (ResultCode, string) {
 	return code, s
 }
 
+// outputList names o's outputs, each with what became of it where that is
+// not the record's decision, and with reasons, its reason: "uploads/a.jpg,
+// uploads/a-640.webp (skipped: multi-frame: ...)".
+func outputList(o Record, reasons bool) string {
+	parts := make([]string, len(o.Outputs))
+	for i, out := range o.Outputs {
+		var note []string
+		if out.Decision != o.Decision {
+			note = append(note, string(out.Decision))
+		}
+		if reasons && out.Reason != "" {
+			note = append(note, out.Reason)
+		}
+		parts[i] = out.Key
+		if len(note) > 0 {
+			parts[i] += " (" + strings.Join(note, ": ") + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // ResultKind is the kind a result string starts with (one of BatchResult's),
 // or "" for a string the function did not write, such as S3's own message
 // for an invocation that failed.
@@ -63,7 +81,7 @@ func ResultKind(resultString string) string {
 		return ""
 	}
 	switch Decision(kind) {
-	case Compressed, KeptOriginal, Skipped, Rejected, Failed:
+	case Compressed, KeptOriginal, Skipped, Rejected, Failed, Deleted:
 		return kind
 	}
 	if kind == Duplicate {

@@ -197,7 +197,7 @@ func runListed(ctx context.Context, o Options, d Deployment, f Filter) (string, 
 		return "", nil
 	}
 	fmt.Fprintf(o.Out, "objects: %d (listed)\nbytes:   %s\n", l.objects, bytesText(l.bytes))
-	if err := estimate(l.objects, l.bytes, 0, false, d.MemoryMB, d.Architecture).print(o.Out, d.Region); err != nil {
+	if err := estimate(l.objects, l.bytes, 0, false, d.function()).print(o.Out, d.Region); err != nil {
 		return "", err
 	}
 	if err := confirm(o, "Start the backfill of %d objects?", l.objects); err != nil {
@@ -262,7 +262,7 @@ func runPrepared(ctx context.Context, o Options, d Deployment, f Filter) (string
 	} else {
 		fmt.Fprintf(o.Out, "objects: %d (S3's count)\nbytes:   about %s (from the sizes of the first %d objects listed)\n", tasks, bytesText(bytes), sample.objects)
 	}
-	if err := estimate(tasks, bytes, listed, o.Manifest == ManifestInventory, d.MemoryMB, d.Architecture).print(o.Out, d.Region); err != nil {
+	if err := estimate(tasks, bytes, listed, o.Manifest == ManifestInventory, d.function()).print(o.Out, d.Region); err != nil {
 		return "", err
 	}
 	if err := confirm(o, "Start job %s over %d objects?", id, tasks); err != nil {

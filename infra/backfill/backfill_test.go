@@ -311,14 +311,17 @@ func TestMissingResultsFail(t *testing.T) {
 }
 
 func TestGBSecondsPerImage(t *testing.T) {
-	photo := backfill.GBSecondsPerImage(4137722, 256)
-	tiny := backfill.GBSecondsPerImage(100, 256)
+	fn := backfill.Function{MemoryMB: 256, Outputs: 1}
+	photo, tiny := fn.GBSecondsPerImage(4137722), fn.GBSecondsPerImage(100)
 	if tiny >= photo || photo < 0.5 || photo > 1.5 {
 		t.Errorf("GB-s per image: tiny %.3f, 12 MP photo %.3f; want tiny < photo, and the photo's 406 ms on a core ≈ 2.8 s at 0.145 vCPU ≈ 0.7 GB-s", tiny, photo)
 	}
 	// Below one vCPU, more memory buys proportionally more CPU: the CPU part costs the same.
-	if a, b := backfill.GBSecondsPerImage(4137722, 512), photo; a < b || a > 1.2*b {
-		t.Errorf("GB-s at 512 MB = %.3f, at 256 MB = %.3f; want about the same (only the S3 waits cost more)", a, b)
+	if more := (backfill.Function{MemoryMB: 512, Outputs: 1}).GBSecondsPerImage(4137722); more < photo || more > 1.2*photo {
+		t.Errorf("GB-s at 512 MB = %.3f, at 256 MB = %.3f; want about the same (only the S3 waits cost more)", more, photo)
+	}
+	if three := (backfill.Function{MemoryMB: 256, Outputs: 3}).GBSecondsPerImage(4137722); three < 2.5*photo {
+		t.Errorf("GB-s with 3 outputs = %.3f, with 1 = %.3f; want each output counted", three, photo)
 	}
 }
 

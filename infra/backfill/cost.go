@@ -32,8 +32,10 @@ const (
 // The function's time per image comes from docs/benchmarks.md ("Cold start"):
 // the bootstrap under the Lambda runtime emulator with a 256 MB function's
 // limits answers a warm event for a tiny image in 3 ms and for the corpus's
-// largest photo (12 MP, 4,137,722 bytes) in 406 ms, on one full core. Time
-// grows with the bytes between those two points; Lambda gives a function
+// largest photo (12 MP, 4,137,722 bytes) in 406 ms, on one full core, making
+// one output. Time grows with the bytes between those two points, and is
+// counted again for each further output (they share the decode, but an AVIF
+// encode costs more than the benchmark's JPEG); Lambda gives a function
 // memory/1769 MB of one vCPU. The benchmark's S3 is in-process, so each S3
 // request adds an assumed s3RequestSeconds.
 const (
@@ -42,9 +44,19 @@ const (
 	benchPhotoBytes   = 4137722
 	lambdaMBPerVCPU   = 1769
 	s3RequestSeconds  = 0.025 // assumed, not measured here
-	getsPerImage      = 4     // HEAD source, HEAD each likely output key (up to 2), GET source
-	putsPerImage      = 1
 )
+
+// Function is what the estimate needs to know of the function.
+type Function struct {
+	MemoryMB     int
+	Architecture string
+	Outputs      int // configured outputs per image
+}
+
+// requests per image: HEAD and GET of the source and a HEAD of each output
+// key, a PUT of each output.
+func (f Function) gets() int { return 2 + f.Outputs }
+func (f Function) puts() int { return f.Outputs }
 
 // Estimate is what a backfill is expected to cost.
 type Estimate struct {
@@ -72,26 +84,26 @@ func (e Estimate) Total() float64 {
 }
 
 // GBSecondsPerImage is the Lambda compute an image of bytes is expected to
-// bill at memoryMB.
-func GBSecondsPerImage(bytes float64, memoryMB int) float64 {
-	cpu := benchTinySeconds + (benchPhotoSeconds-benchTinySeconds)*bytes/benchPhotoBytes
-	share := math.Min(1, float64(memoryMB)/lambdaMBPerVCPU)
-	seconds := cpu/share + s3RequestSeconds*(getsPerImage+putsPerImage)
-	return seconds * float64(memoryMB) / 1024
+// bill.
+func (f Function) GBSecondsPerImage(bytes float64) float64 {
+	cpu := float64(f.Outputs) * (benchTinySeconds + (benchPhotoSeconds-benchTinySeconds)*bytes/benchPhotoBytes)
+	share := math.Min(1, float64(f.MemoryMB)/lambdaMBPerVCPU)
+	seconds := cpu/share + s3RequestSeconds*float64(f.gets()+f.puts())
+	return seconds * float64(f.MemoryMB) / 1024
 }
 
 // estimate prices a backfill of objects totalling bytes. listed is how many
 // objects S3 lists to make the manifest (0 for a CSV the command wrote);
 // inventory says whether that list is an inventory's rather than a generated
 // manifest's.
-func estimate(objects, bytes, listed int64, inventory bool, memoryMB int, architecture string) Estimate {
+func estimate(objects, bytes, listed int64, inventory bool, fn Function) Estimate {
 	n := float64(objects)
 	gbs, price, arch := 0.0, lambdaGBSecondUSDArm64, "arm64"
-	if architecture == envconfig.ArchX86_64 {
+	if fn.Architecture == envconfig.ArchX86_64 {
 		price, arch = lambdaGBSecondUSDX86, "x86_64"
 	}
 	if objects > 0 {
-		gbs = GBSecondsPerImage(float64(bytes)/n, memoryMB)
+		gbs = fn.GBSecondsPerImage(float64(bytes) / n)
 	}
 	e := Estimate{Objects: objects, Bytes: bytes, Lines: []CostLine{
 		{"Batch Operations job", batchJobUSD, fmt.Sprintf("$%.2f per job", batchJobUSD), s3Pricing + " (S3 Batch Operations)"},
@@ -108,10 +120,10 @@ func estimate(objects, bytes, listed int64, inventory bool, memoryMB int, archit
 	e.Lines = append(e.Lines,
 		CostLine{"Lambda requests", n * lambdaRequestUSDPerMillion / 1e6, fmt.Sprintf("%d invocations at $%.2f per million", objects, lambdaRequestUSDPerMillion), lambdaPricing},
 		CostLine{"Lambda compute", n * gbs * price,
-			fmt.Sprintf("%.3f GB-s per image (%d MB, %s) at $%.10f per GB-s", gbs, memoryMB, arch, price),
+			fmt.Sprintf("%.3f GB-s per image (%d MB, %s, %s) at $%.10f per GB-s", gbs, fn.MemoryMB, arch, plural(fn.Outputs, "output"), price),
 			lambdaPricing + "; time per image: docs/benchmarks.md (Cold start), scaled by bytes and Lambda's CPU share"},
-		CostLine{"S3 requests", n * (getsPerImage*s3GetUSDPerThousand + putsPerImage*s3PutUSDPerThousand) / 1000,
-			fmt.Sprintf("%d GET/HEAD and %d PUT per image", getsPerImage, putsPerImage), s3Pricing + " (Requests, S3 Standard)"},
+		CostLine{"S3 requests", n * (float64(fn.gets())*s3GetUSDPerThousand + float64(fn.puts())*s3PutUSDPerThousand) / 1000,
+			fmt.Sprintf("%d GET/HEAD and %d PUT per image", fn.gets(), fn.puts()), s3Pricing + " (Requests, S3 Standard)"},
 	)
 	return e
 }
@@ -140,4 +152,11 @@ func usd(v float64) string {
 		return "<0.01"
 	}
 	return fmt.Sprintf("%.2f", v)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

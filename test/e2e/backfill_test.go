@@ -131,7 +131,7 @@ func TestBackfill(t *testing.T) {
 		for _, u := range valid {
 			r, ok := rows[u.key]
 			kind := outcome.ResultKind(r.ResultMessage)
-			dest := e.stack.Settings.DestinationKey(u.key, "")
+			dest := e.stack.Settings.OutputKey(u.key, e.stack.Settings.Outputs[0])
 			switch _, wasDone := done[dest]; {
 			case !ok:
 				t.Errorf("%s: no row in the completion report", u.key)
