@@ -256,6 +256,11 @@ func (s *Stack) startMinIO(ctx context.Context, o Options) error {
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s: %s", live, resp.Status)
 		}
+		// MinIO answers 200 before its object layer is up, saying so in a
+		// header; requests until then fail with XMinioServerNotInitialized.
+		if status := resp.Header.Get("X-Minio-Server-Status"); status != "" {
+			return fmt.Errorf("%s: server status %s", live, status)
+		}
 		return nil
 	})
 }
