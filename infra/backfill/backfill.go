@@ -248,6 +248,10 @@ func runPrepared(ctx context.Context, o Options, d Deployment, f Filter) (string
 	if job.ProgressSummary != nil {
 		tasks = aws.ToInt64(job.ProgressSummary.TotalNumberOfTasks)
 	}
+	if tasks == 0 {
+		fmt.Fprintln(o.Out, "nothing to backfill: no object matches")
+		return "", setStatus(ctx, d, id, types.RequestedJobStatusCancelled, "no object matches")
+	}
 	// The sample is the whole listing when the prefix holds a page or less.
 	bytes, exact := sample.bytes, sample.complete && sample.objects == tasks
 	if !exact && sample.objects > 0 {
