@@ -49,6 +49,9 @@ type Options struct {
 	Redraw   bool
 	// Clients reaches AWS; nil is AWSClients.
 	Clients Clients
+	// Benchmarks is the benchmark report (docs/benchmarks.md) whose figures
+	// price the function's time; "" leaves that cost out.
+	Benchmarks string
 }
 
 // ErrNotConfirmed is Run's answer when the user did not confirm the job.
@@ -197,7 +200,7 @@ func runListed(ctx context.Context, o Options, d Deployment, f Filter) (string, 
 		return "", nil
 	}
 	fmt.Fprintf(o.Out, "objects: %d (listed)\nbytes:   %s\n", l.objects, bytesText(l.bytes))
-	if err := estimate(l.objects, l.bytes, 0, false, d.function()).print(o.Out, d.Region); err != nil {
+	if err := estimate(l.objects, l.bytes, 0, false, function(o, d)).print(o.Out, d.Region); err != nil {
 		return "", err
 	}
 	if err := confirm(o, "Start the backfill of %d objects?", l.objects); err != nil {
@@ -266,7 +269,7 @@ func runPrepared(ctx context.Context, o Options, d Deployment, f Filter) (string
 	} else {
 		fmt.Fprintf(o.Out, "objects: %d (S3's count)\nbytes:   about %s (from the sizes of the first %d objects listed)\n", tasks, bytesText(bytes), sample.objects)
 	}
-	if err := estimate(tasks, bytes, listed, o.Manifest == ManifestInventory, d.function()).print(o.Out, d.Region); err != nil {
+	if err := estimate(tasks, bytes, listed, o.Manifest == ManifestInventory, function(o, d)).print(o.Out, d.Region); err != nil {
 		return "", err
 	}
 	if err := confirm(o, "Start job %s over %d objects?", id, tasks); err != nil {
@@ -276,6 +279,26 @@ func runPrepared(ctx context.Context, o Options, d Deployment, f Filter) (string
 		return "", err
 	}
 	return id, setStatus(ctx, d, id, types.RequestedJobStatusReady, "confirmed by backfill")
+}
+
+// function is what the estimate needs of d's function, with the figures of
+// the benchmark report.
+func function(o Options, d Deployment) Function {
+	fn := Function{MemoryMB: d.MemoryMB, Architecture: d.Architecture, Outputs: max(1, len(d.Settings.Outputs))}
+	if o.Benchmarks == "" {
+		fn.FiguresErr = errors.New("no benchmark report given")
+		return fn
+	}
+	doc, err := os.ReadFile(o.Benchmarks)
+	if err == nil {
+		var f Figures
+		if f, err = ParseFigures(doc); err == nil {
+			fn.Figures = &f
+			return fn
+		}
+	}
+	fn.FiguresErr = fmt.Errorf("%s: %w", o.Benchmarks, err)
+	return fn
 }
 
 func description(d Deployment, f Filter) string {

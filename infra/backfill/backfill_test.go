@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,7 +177,8 @@ func cdkJSON(t *testing.T) string {
 }
 
 func options(t *testing.T, f *fakeAWS, out io.Writer) backfill.Options {
-	return backfill.Options{Env: "dev", CDKJSON: cdkJSON(t), Clients: f.clients, Out: out, Poll: time.Millisecond, Yes: true, Wait: true}
+	return backfill.Options{Env: "dev", CDKJSON: cdkJSON(t), Clients: f.clients, Out: out, Poll: time.Millisecond, Yes: true, Wait: true,
+		Benchmarks: filepath.Join("..", "..", "docs", "benchmarks.md")}
 }
 
 func TestRefusals(t *testing.T) {
@@ -310,18 +312,98 @@ func TestMissingResultsFail(t *testing.T) {
 	}
 }
 
+// lambdaShaped is a benchmark report's Lambda-shaped latency table, as
+// test/bench/report writes it.
+const lambdaShaped = `## Latency at 256 MB (Lambda-shaped)
+
+The real bootstrap ...
+
+| size | images | p50 | p95 | slowest | peak RSS |
+| --- | --: | --: | --: | --: | --: |
+| under 1 MP | 40 | 0.2 s | 0.9 s | 1.1 s | 40 MiB |
+| 1–4 MP | 10 | 1.5 s | 2.0 s | 2.2 s | 80 MiB |
+| 4–12 MP | 6 | 4.0 s | 6.0 s | 7.0 s | 150 MiB |
+| 12–24 MP | 2 | 9.0 s | 9.5 s | 9.9 s | 200 MiB |
+
+## Charts
+`
+
+// coldStart is the older report's cold-start table and the target row that
+// names the largest photo's size.
+const coldStart = `| Peak RSS, largest photo | ≤ 180 MiB | exifpy.jpg (4000x3000, 12.0 MP): compress CLI 211 MiB | pass |
+
+## Cold start
+
+| event | cold starts | first answer median (min–max) | the emulator's INIT REPORT median | warm answer median | bootstrap peak RSS max | decision |
+| --- | --: | --: | --: | --: | --: | --: |
+| outside-prefix | 1 | 52 ms (52–52) | 49 ms | 1 ms | 22 MiB | skipped |
+| tiny-image | 1 | 39 ms (39–39) | 23 ms | 19 ms | 28 MiB | kept-original |
+| largest-photo | 1 | 1793 ms (1793–1793) | 25 ms | 1776 ms | 186 MiB | compressed |
+`
+
+func TestParseFigures(t *testing.T) {
+	mp := func(m float64) float64 { return m * 1e6 * 0.3 } // bytes of an image of m megapixels, as the estimate assumes
+	shaped, err := backfill.ParseFigures([]byte(lambdaShaped))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ mp, want float64 }{{0.5, 0.2}, {2, 1.5}, {11.9, 4}, {20, 9}, {40, 9}} {
+		if got := shaped.Seconds(mp(tc.mp), 256); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("Lambda-shaped: %.1f MP at 256 MB = %.2f s, want the class median %.2f s", tc.mp, got, tc.want)
+		}
+	}
+	if got := shaped.Seconds(mp(2), 512); math.Abs(got-0.75) > 1e-9 {
+		t.Errorf("Lambda-shaped: 2 MP at 512 MB = %.2f s, want half of 256 MB's 1.5 s (twice the CPU)", got)
+	}
+	if !strings.Contains(shaped.Source, "latency at 256 MB (Lambda-shaped)") {
+		t.Errorf("Source = %q, want it to name the table", shaped.Source)
+	}
+
+	warm, err := backfill.ParseFigures([]byte(coldStart))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 12 MP on one core takes 1.776 s; at 256 MB Lambda gives 0.1447 of it.
+	if got, want := warm.Seconds(mp(12), 256), 1.776/(256.0/1769); math.Abs(got-want) > 1e-6 {
+		t.Errorf("cold start model: 12 MP at 256 MB = %.3f s, want %.3f s", got, want)
+	}
+	if _, err := backfill.ParseFigures([]byte("# Benchmarks\n\nnothing measured\n")); err == nil {
+		t.Error("ParseFigures(a report without the tables) succeeded, want an error")
+	}
+}
+
+// The repository's own report must keep giving the estimate its figures:
+// a change to make bench's tables that the parser misses fails here.
+func TestParseFiguresOfTheRepositoryReport(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "benchmarks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := backfill.ParseFigures(doc)
+	if err != nil {
+		t.Fatalf("docs/benchmarks.md: %v", err)
+	}
+	if s := f.Seconds(300e3, 256); s <= 0 || s > 60 {
+		t.Errorf("a 300 kB image at 256 MB takes %.2f s by %s; want a positive time under a minute", s, f.Source)
+	}
+}
+
 func TestGBSecondsPerImage(t *testing.T) {
-	fn := backfill.Function{MemoryMB: 256, Outputs: 1}
-	photo, tiny := fn.GBSecondsPerImage(4137722), fn.GBSecondsPerImage(100)
-	if tiny >= photo || photo < 0.5 || photo > 1.5 {
-		t.Errorf("GB-s per image: tiny %.3f, 12 MP photo %.3f; want tiny < photo, and the photo's 406 ms on a core ≈ 2.8 s at 0.145 vCPU ≈ 0.7 GB-s", tiny, photo)
+	figures, err := backfill.ParseFigures([]byte(lambdaShaped))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Below one vCPU, more memory buys proportionally more CPU: the CPU part costs the same.
-	if more := (backfill.Function{MemoryMB: 512, Outputs: 1}).GBSecondsPerImage(4137722); more < photo || more > 1.2*photo {
-		t.Errorf("GB-s at 512 MB = %.3f, at 256 MB = %.3f; want about the same (only the S3 waits cost more)", more, photo)
+	fn := backfill.Function{MemoryMB: 256, Outputs: 1, Figures: &figures}
+	// 2 MP: 1.5 s plus 4 S3 requests of 25 ms, at 0.25 GB.
+	if got := fn.GBSecondsPerImage(2e6 * 0.3); math.Abs(got-(1.5+0.1)*0.25) > 1e-9 {
+		t.Errorf("GB-s of a 2 MP image = %.4f, want %.4f", got, (1.5+0.1)*0.25)
 	}
-	if three := (backfill.Function{MemoryMB: 256, Outputs: 3}).GBSecondsPerImage(4137722); three < 2.5*photo {
-		t.Errorf("GB-s with 3 outputs = %.3f, with 1 = %.3f; want each output counted", three, photo)
+	if more := (backfill.Function{MemoryMB: 512, Outputs: 1, Figures: &figures}).GBSecondsPerImage(2e6 * 0.3); math.Abs(more-(0.75+0.1)*0.5) > 1e-9 {
+		t.Errorf("GB-s at 512 MB = %.4f, want %.4f: the CPU part costs the same, the S3 waits twice", more, (0.75+0.1)*0.5)
+	}
+	three := backfill.Function{MemoryMB: 256, Outputs: 3, Figures: &figures}
+	if got, want := three.GBSecondsPerImage(2e6*0.3), (3*1.5+0.025*8)*0.25; math.Abs(got-want) > 1e-9 {
+		t.Errorf("GB-s with 3 outputs = %.4f, want %.4f (each output rendered, HEADed and PUT)", got, want)
 	}
 }
 

@@ -3,7 +3,6 @@ package backfill
 import (
 	"fmt"
 	"io"
-	"math"
 	"text/tabwriter"
 
 	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
@@ -29,28 +28,21 @@ const (
 	s3PutUSDPerThousand        = 0.005  // PUT, COPY, POST, LIST
 )
 
-// The function's time per image comes from docs/benchmarks.md ("Cold start"):
-// the bootstrap under the Lambda runtime emulator with a 256 MB function's
-// limits answers a warm event for a tiny image in 3 ms and for the corpus's
-// largest photo (12 MP, 4,137,722 bytes) in 406 ms, on one full core, making
-// one output. Time grows with the bytes between those two points, and is
+// The function's time per image comes from the benchmark report (Figures),
 // counted again for each further output (they share the decode, but an AVIF
-// encode costs more than the benchmark's JPEG); Lambda gives a function
-// memory/1769 MB of one vCPU. The benchmark's S3 is in-process, so each S3
-// request adds an assumed s3RequestSeconds.
-const (
-	benchTinySeconds  = 0.003
-	benchPhotoSeconds = 0.406
-	benchPhotoBytes   = 4137722
-	lambdaMBPerVCPU   = 1769
-	s3RequestSeconds  = 0.025 // assumed, not measured here
-)
+// encode costs more than the benchmark's one output). The benchmark's S3 is
+// in-process, so each S3 request adds an assumed s3RequestSeconds.
+const s3RequestSeconds = 0.025 // assumed, not measured here
 
 // Function is what the estimate needs to know of the function.
 type Function struct {
 	MemoryMB     int
 	Architecture string
 	Outputs      int // configured outputs per image
+	// Figures are the benchmark's; nil when the report could not be read
+	// (FiguresErr says why), and the Lambda time is not estimated.
+	Figures    *Figures
+	FiguresErr error
 }
 
 // requests per image: HEAD and GET of the source and a HEAD of each output
@@ -84,11 +76,9 @@ func (e Estimate) Total() float64 {
 }
 
 // GBSecondsPerImage is the Lambda compute an image of bytes is expected to
-// bill.
+// bill; Figures must be set.
 func (f Function) GBSecondsPerImage(bytes float64) float64 {
-	cpu := float64(f.Outputs) * (benchTinySeconds + (benchPhotoSeconds-benchTinySeconds)*bytes/benchPhotoBytes)
-	share := math.Min(1, float64(f.MemoryMB)/lambdaMBPerVCPU)
-	seconds := cpu/share + s3RequestSeconds*float64(f.gets()+f.puts())
+	seconds := float64(f.Outputs)*f.Figures.Seconds(bytes, f.MemoryMB) + s3RequestSeconds*float64(f.gets()+f.puts())
 	return seconds * float64(f.MemoryMB) / 1024
 }
 
@@ -102,7 +92,7 @@ func estimate(objects, bytes, listed int64, inventory bool, fn Function) Estimat
 	if fn.Architecture == envconfig.ArchX86_64 {
 		price, arch = lambdaGBSecondUSDX86, "x86_64"
 	}
-	if objects > 0 {
+	if objects > 0 && fn.Figures != nil {
 		gbs = fn.GBSecondsPerImage(float64(bytes) / n)
 	}
 	e := Estimate{Objects: objects, Bytes: bytes, Lines: []CostLine{
@@ -119,13 +109,20 @@ func estimate(objects, bytes, listed int64, inventory bool, fn Function) Estimat
 	}
 	e.Lines = append(e.Lines,
 		CostLine{"Lambda requests", n * lambdaRequestUSDPerMillion / 1e6, fmt.Sprintf("%d invocations at $%.2f per million", objects, lambdaRequestUSDPerMillion), lambdaPricing},
-		CostLine{"Lambda compute", n * gbs * price,
-			fmt.Sprintf("%.3f GB-s per image (%d MB, %s, %s) at $%.10f per GB-s", gbs, fn.MemoryMB, arch, plural(fn.Outputs, "output"), price),
-			lambdaPricing + "; time per image: docs/benchmarks.md (Cold start), scaled by bytes and Lambda's CPU share"},
+		lambdaCompute(n, gbs, price, arch, fn),
 		CostLine{"S3 requests", n * (float64(fn.gets())*s3GetUSDPerThousand + float64(fn.puts())*s3PutUSDPerThousand) / 1000,
 			fmt.Sprintf("%d GET/HEAD and %d PUT per image", fn.gets(), fn.puts()), s3Pricing + " (Requests, S3 Standard)"},
 	)
 	return e
+}
+
+func lambdaCompute(n, gbs, price float64, arch string, fn Function) CostLine {
+	if fn.Figures == nil {
+		return CostLine{"Lambda compute", 0, fmt.Sprintf("not estimated: %v", fn.FiguresErr), lambdaPricing}
+	}
+	return CostLine{"Lambda compute", n * gbs * price,
+		fmt.Sprintf("%.3f GB-s per image (%d MB, %s, %s) at $%.10f per GB-s", gbs, fn.MemoryMB, arch, plural(fn.Outputs, "output"), price),
+		lambdaPricing + "; time per image: " + fn.Figures.Source}
 }
 
 // print writes the estimate as a table.
@@ -136,7 +133,8 @@ func (e Estimate) print(w io.Writer, region string) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", l.What, usd(l.USD), l.Basis, l.Source)
 	}
 	fmt.Fprintf(tw, "  total\t%s\t\t\n", usd(e.Total()))
-	fmt.Fprintf(tw, "  (Lambda time assumes %.0f ms per S3 request, which the benchmark does not measure; storage of the outputs is not included)\n", s3RequestSeconds*1000)
+	fmt.Fprintf(tw, "  (Lambda time assumes %.1f bytes per pixel and %.0f ms per S3 request, which the benchmark does not measure; storing the outputs is not included)\n",
+		bytesPerPixel, s3RequestSeconds*1000)
 	return tw.Flush()
 }
 

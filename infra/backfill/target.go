@@ -196,11 +196,6 @@ func local(ctx context.Context, file string) (Deployment, error) {
 	return d, nil
 }
 
-// function is what the estimate needs of d's function.
-func (d Deployment) function() Function {
-	return Function{MemoryMB: d.MemoryMB, Architecture: d.Architecture, Outputs: max(1, len(d.Settings.Outputs))}
-}
-
 // fixedEndpoint resolves every S3 Control request to one URL.
 type fixedEndpoint struct{ url url.URL }
 

@@ -43,13 +43,14 @@ func main() {
 	flag.BoolVar(&o.Yes, "yes", false, "start without asking")
 	flag.BoolVar(&o.Wait, "wait", false, "follow the job to its end and summarise its completion report")
 	flag.DurationVar(&o.Poll, "poll", 0, "how often -wait looks at the job (default 10s, 1s with -local)")
+	flag.StringVar(&o.Benchmarks, "benchmarks", "", "the benchmark report whose figures price the function's time (default: docs/benchmarks.md of the repository)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail(fmt.Errorf("unexpected arguments %q", flag.Args()))
 	}
 	o.CreatedAfter, o.CreatedBefore = createdAfter.t, createdBefore.t
 
-	if o.CDKJSON == "" || (useLocal && state == "") {
+	if o.CDKJSON == "" || o.Benchmarks == "" || (useLocal && state == "") {
 		root, err := repositoryRoot()
 		if err != nil {
 			fail(err)
@@ -59,6 +60,9 @@ func main() {
 		}
 		if state == "" {
 			state = filepath.Join(root, ".local")
+		}
+		if o.Benchmarks == "" {
+			o.Benchmarks = filepath.Join(root, "docs", "benchmarks.md")
 		}
 	}
 	if useLocal {

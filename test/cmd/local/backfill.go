@@ -49,7 +49,7 @@ func runBackfillDemo(ctx context.Context, root, state string, bins local.Binarie
 		fmt.Printf("\n== backfill, run %d: bin/backfill -local -state %s -yes -wait\n", n, rel(root, demoState))
 		return backfill.Run(ctx, backfill.Options{
 			LocalStack: stack.BackfillFile, Yes: true, Wait: true, Poll: 500 * time.Millisecond,
-			Out: os.Stdout, Progress: os.Stdout,
+			Out: os.Stdout, Progress: os.Stdout, Benchmarks: filepath.Join(root, "docs", "benchmarks.md"),
 		})
 	}
 	first, err := run(1)
