@@ -394,16 +394,16 @@ func TestGBSecondsPerImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	fn := backfill.Function{MemoryMB: 256, Outputs: 1, Figures: &figures}
-	// 2 MP: 1.5 s plus 4 S3 requests of 25 ms, at 0.25 GB.
-	if got := fn.GBSecondsPerImage(2e6 * 0.3); math.Abs(got-(1.5+0.1)*0.25) > 1e-9 {
-		t.Errorf("GB-s of a 2 MP image = %.4f, want %.4f", got, (1.5+0.1)*0.25)
+	// 2 MP: 1.5 s plus 5 S3 requests of 25 ms, at 0.25 GB.
+	if got := fn.GBSecondsPerImage(2e6 * 0.3); math.Abs(got-(1.5+0.125)*0.25) > 1e-9 {
+		t.Errorf("GB-s of a 2 MP image = %.4f, want %.4f", got, (1.5+0.125)*0.25)
 	}
-	if more := (backfill.Function{MemoryMB: 512, Outputs: 1, Figures: &figures}).GBSecondsPerImage(2e6 * 0.3); math.Abs(more-(0.75+0.1)*0.5) > 1e-9 {
-		t.Errorf("GB-s at 512 MB = %.4f, want %.4f: the CPU part costs the same, the S3 waits twice", more, (0.75+0.1)*0.5)
+	if more := (backfill.Function{MemoryMB: 512, Outputs: 1, Figures: &figures}).GBSecondsPerImage(2e6 * 0.3); math.Abs(more-(0.75+0.125)*0.5) > 1e-9 {
+		t.Errorf("GB-s at 512 MB = %.4f, want %.4f: the CPU part costs the same, the S3 waits twice", more, (0.75+0.125)*0.5)
 	}
 	three := backfill.Function{MemoryMB: 256, Outputs: 3, Figures: &figures}
-	if got, want := three.GBSecondsPerImage(2e6*0.3), (3*1.5+0.025*8)*0.25; math.Abs(got-want) > 1e-9 {
-		t.Errorf("GB-s with 3 outputs = %.4f, want %.4f (each output rendered, HEADed and PUT)", got, want)
+	if got, want := three.GBSecondsPerImage(2e6*0.3), (3*1.5+0.025*11)*0.25; math.Abs(got-want) > 1e-9 {
+		t.Errorf("GB-s with 3 outputs = %.4f, want %.4f (each output rendered, its key and the source HEADed, and PUT)", got, want)
 	}
 }
 

@@ -45,9 +45,10 @@ type Function struct {
 	FiguresErr error
 }
 
-// requests per image: HEAD and GET of the source and a HEAD of each output
-// key, a PUT of each output.
-func (f Function) gets() int { return 2 + f.Outputs }
+// requests per image, every output written: a HEAD and a GET of the
+// source; per output a HEAD of its key, a HEAD of the source just before
+// the write (its version must still be current) and a PUT.
+func (f Function) gets() int { return 2 + 2*f.Outputs }
 func (f Function) puts() int { return f.Outputs }
 
 // Estimate is what a backfill is expected to cost.
