@@ -109,10 +109,12 @@ func parse(version string, payload []byte) (jobID string, tasks []task, err erro
 // task runs one object through the upload path: Handle with one record, so
 // the task gets what a record gets (the time-left check, the bucket and
 // filter checks, Object, Observe) and nothing is written twice. The key
-// arrives URL-encoded, as in S3 events; the version is the one the manifest
-// listed. Object reads the object's current version (the record carries no
-// ETag), the one its outputs must be made from: an older version listed in a
-// manifest has been overwritten, and the newer upload has its own event.
+// arrives URL-encoded, as in S3 events. The record carries no ETag, so
+// Object makes the outputs of the object's current version whatever version
+// the manifest listed: outputs are only ever made from the current version,
+// and one overwritten since the manifest was made has its outputs made by
+// the newer upload's event or by this very task. The version id stays in
+// the task's log line.
 func (h *Handler) task(ctx context.Context, t task) (outcome.ResultCode, string) {
 	rec := events.S3EventRecord{
 		EventName: "ObjectCreated:BatchOperations",
