@@ -37,14 +37,7 @@ const (
 // generated manifest, interrupted half-way by stopping the stack, and started
 // again on the same data.
 func TestBackfill(t *testing.T) {
-	root, err := local.FindRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bins, err := local.Prepare(t.Context(), root, filepath.Join(t.TempDir(), "bin"), testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
+	root, bins := binaries(t)
 	state := t.TempDir()
 	start := func() *local.Stack {
 		t.Helper()
@@ -100,6 +93,7 @@ func TestBackfill(t *testing.T) {
 	var summary *backfill.Summary
 	t.Run("started again, it completes", func(t *testing.T) {
 		var out bytes.Buffer
+		var err error
 		summary, err = backfill.Run(t.Context(), backfill.Options{LocalStack: e.stack.BackfillFile, Yes: true, Wait: true, Poll: 200 * time.Millisecond, Out: &out})
 		t.Log(out.String())
 		if err != nil {

@@ -513,12 +513,19 @@ func TestRoleCheckCatchesBroaderGrants(t *testing.T) {
 			path(doc, "Resources", r.role, "Properties").(map[string]any)["ManagedPolicyArns"] = []any{"arn:aws:iam::aws:policy/AmazonS3FullAccess"}
 		},
 	}
+	expectReported(t, s.doc, "role", cases, func(doc map[string]any) []string { return roleProblems(doc, s.env, r) })
+}
+
+// expectReported plants each case in its own copy of doc and expects check
+// to report it: what (the thing checked) with the case must not pass.
+func expectReported(t *testing.T, doc map[string]any, what string, cases map[string]func(doc map[string]any), check func(doc map[string]any) []string) {
+	t.Helper()
 	for name, plant := range cases {
 		t.Run(name, func(t *testing.T) {
-			doc := cloneJSON(t, s.doc)
-			plant(doc)
-			if problems := roleProblems(doc, s.env, r); len(problems) == 0 {
-				t.Errorf("role with %s was accepted; want it reported", name)
+			planted := cloneJSON(t, doc)
+			plant(planted)
+			if problems := check(planted); len(problems) == 0 {
+				t.Errorf("%s with %s was accepted; want it reported", what, name)
 			}
 		})
 	}
