@@ -32,13 +32,16 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^##@ / {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)} /^[a-z0-9-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
 ##@ Using it
-.PHONY: local demo
+.PHONY: local demo backfill-demo
 # Built, not `go run`: go run reports a clean Ctrl-C stop as exit status 1.
 local: deps magick bin/local ## Run the pipeline locally: MinIO + the real bootstrap under the Lambda emulator
 	bin/local
 
 demo: deps magick bin/local ## Upload sample images (IMAGES=dir) through the local pipeline and summarise
 	bin/local -demo $(if $(IMAGES),-images "$(abspath $(IMAGES))")
+
+backfill-demo: deps magick bin/local ## Backfill images already in a bucket (IMAGES=dir) through the local stand-in for S3 Batch Operations, twice
+	bin/local -backfill-demo $(if $(IMAGES),-images "$(abspath $(IMAGES))")
 
 .PHONY: bin/local
 bin/local:
@@ -140,6 +143,7 @@ $(GOLANGCI_LINT):
 $(ACTIONLINT):
 	GOBIN=$(@D) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
-build: magick ## The Lambda bootstrap and the compress CLI, into bin/
+build: magick ## The Lambda bootstrap, the compress CLI and the backfill command, into bin/
 	cd function && go build -tags lambda.norpc -o ../bin/bootstrap ./cmd/bootstrap
 	cd function && go build -o ../bin/compress ./cmd/compress
+	cd infra && go build -o ../bin/backfill ./cmd/backfill

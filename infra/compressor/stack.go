@@ -1,5 +1,6 @@
 // Package compressor is the stack of one environment: buckets, the function and
-// its ImageMagick layer, the failure queue, alarms and a dashboard.
+// its ImageMagick layer, the failure queue, alarms, a dashboard, and what S3
+// Batch Operations needs to backfill existing images.
 package compressor
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/s3-image-compressor/s3-image-compressor/infra/envconfig"
+	"github.com/s3-image-compressor/s3-image-compressor/infra/stackoutputs"
 )
 
 // StackProps configures NewStack. StackProps.Env defaults to the environment's
@@ -31,7 +33,7 @@ type StackProps struct {
 
 // StackName is the name (and construct id) of an environment's stack:
 // `cdk deploy ImageCompressor-prod`.
-func StackName(env string) string { return "ImageCompressor-" + env }
+func StackName(env string) string { return stackoutputs.StackName(env) }
 
 // NewStacks adds one stack per environment, each named StackName(env).
 func NewStacks(scope constructs.Construct, envs []envconfig.Environment, buildContext string, buildArgs map[string]string) ([]awscdk.Stack, error) {
@@ -75,7 +77,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (awscdk.
 		return nil, err
 	}
 	alarms := newMonitoring(stack, id, e, Watched{Function: fn, Timeout: time.Duration(e.TimeoutSeconds) * time.Second, FailureQueue: queue}, key)
+	backfill := NewBackfill(stack, "Backfill", &BackfillProps{Environment: e, Buckets: buckets, Function: fn})
 	addOutputs(stack, e, buckets, queue, alarms)
+	addBackfillOutputs(stack, fn, backfill)
 	return stack, nil
 }
 
@@ -154,14 +158,28 @@ func newMonitoring(stack awscdk.Stack, name string, e envconfig.Environment, wat
 }
 
 func addOutputs(stack awscdk.Stack, e envconfig.Environment, buckets Buckets, queue awssqs.IQueue, alarms Alarms) {
-	awscdk.NewCfnOutput(stack, jsii.String("SourceBucketName"), &awscdk.CfnOutputProps{
+	awscdk.NewCfnOutput(stack, jsii.String(stackoutputs.SourceBucketName), &awscdk.CfnOutputProps{
 		Value: buckets.Source().BucketName(), Description: jsii.String("Upload images under " + e.Compression.SourcePrefix + " here"),
 	})
-	awscdk.NewCfnOutput(stack, jsii.String("DestinationBucketName"), &awscdk.CfnOutputProps{
+	awscdk.NewCfnOutput(stack, jsii.String(stackoutputs.DestinationBucketName), &awscdk.CfnOutputProps{
 		Value: buckets.Destination().BucketName(), Description: jsii.String("Compressed images appear under " + e.Compression.DestinationPrefix + " here"),
 	})
-	awscdk.NewCfnOutput(stack, jsii.String("FailureQueueUrl"), &awscdk.CfnOutputProps{Value: queue.QueueUrl()})
-	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{Value: alarms.Topic().TopicArn()})
+	awscdk.NewCfnOutput(stack, jsii.String(stackoutputs.FailureQueueURL), &awscdk.CfnOutputProps{Value: queue.QueueUrl()})
+	awscdk.NewCfnOutput(stack, jsii.String(stackoutputs.AlarmTopicArn), &awscdk.CfnOutputProps{Value: alarms.Topic().TopicArn()})
+}
+
+// addBackfillOutputs are what the backfill command reads (stackoutputs.FromOutputs).
+func addBackfillOutputs(stack awscdk.Stack, fn awslambda.IFunction, b Backfill) {
+	out := func(key, description string, value *string) {
+		awscdk.NewCfnOutput(stack, jsii.String(key), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+	}
+	out(stackoutputs.FunctionArn, "The compressor, invoked by uploads and by backfill jobs", fn.FunctionArn())
+	out(stackoutputs.BatchRoleArn, "The role S3 Batch Operations backfill jobs run with", b.Role.RoleArn())
+	out(stackoutputs.ManifestLocation, "Backfill manifests: the lists of images a job processes", b.Manifests)
+	out(stackoutputs.ReportLocation, "Backfill completion reports: one line per image, job-<id>/", b.Reports)
+	if b.Inventory != nil {
+		out(stackoutputs.InventoryLocation, "The source bucket's daily S3 Inventory, a manifest for backfill -manifest inventory", b.Inventory)
+	}
 }
 
 // notificationHandlerID is the id of the CDK's singleton function that writes

@@ -103,6 +103,11 @@ type Environment struct {
 	RemovalPolicy    string `json:"removalPolicy"`
 	AlarmEmail       string `json:"alarmEmail"` // optional: subscribed to the alarm topic
 
+	// Inventory adds a daily S3 Inventory of the uploads under the source
+	// prefix, so the backfill of a bucket too big to list finds its manifest
+	// ready (backfill -manifest inventory).
+	Inventory bool `json:"inventory"`
+
 	// Compression is the function's configuration; cdk.json names only what
 	// differs from config.Default().
 	Compression config.Settings `json:"compression"`
@@ -188,6 +193,10 @@ func (e Environment) Validate() error {
 	}
 	if e.SourceBucketName != "" && e.SourceBucketName == e.DestinationBucketName {
 		bad("sourceBucketName and destinationBucketName are both %q: outputs must go to a separate bucket, or every output would be a new upload", e.SourceBucketName)
+	}
+	if e.Inventory && e.SourceBucketName != "" {
+		bad("inventory is true but sourceBucketName imports %q: the stack can configure S3 Inventory only on a bucket it creates; "+
+			"backfill an imported bucket with -manifest generated or list", e.SourceBucketName)
 	}
 	if !slices.Contains([]string{EncryptionS3Managed, EncryptionKMS}, e.Encryption) {
 		bad("encryption %q: want %q or %q", e.Encryption, EncryptionS3Managed, EncryptionKMS)
@@ -295,15 +304,36 @@ func FromContext(lookup func(key string) any) (App, error) {
 	switch want := lookup(ContextEnv).(type) {
 	case nil:
 	case string:
-		i := slices.IndexFunc(envs, func(e Environment) bool { return e.Name == want })
-		if i < 0 {
-			return App{}, fmt.Errorf("unknown environment %q (-c %s=...): cdk.json defines %s", want, ContextEnv, strings.Join(Names(envs), ", "))
+		e, err := Lookup(envs, want)
+		if err != nil {
+			return App{}, fmt.Errorf("%w (-c %s=...)", err, ContextEnv)
 		}
-		app.Environments = envs[i : i+1]
+		app.Environments = []Environment{e}
 	default:
 		return App{}, fmt.Errorf("context %q must be an environment name, got %v", ContextEnv, want)
 	}
 	return app, nil
+}
+
+// FromCDKJSON reads the environments of a cdk.json file, as the app sees them
+// in its context, for programs that run outside the CDK (the backfill command).
+func FromCDKJSON(doc []byte) ([]Environment, error) {
+	var cdk struct {
+		Context map[string]json.RawMessage `json:"context"`
+	}
+	if err := json.Unmarshal(doc, &cdk); err != nil {
+		return nil, fmt.Errorf("cdk.json: %w", err)
+	}
+	return Parse(cdk.Context[ContextEnvironments])
+}
+
+// Lookup returns the environment called name.
+func Lookup(envs []Environment, name string) (Environment, error) {
+	i := slices.IndexFunc(envs, func(e Environment) bool { return e.Name == name })
+	if i < 0 {
+		return Environment{}, fmt.Errorf("unknown environment %q: cdk.json defines %s", name, strings.Join(Names(envs), ", "))
+	}
+	return envs[i], nil
 }
 
 // Names lists the environments' names in order.

@@ -42,6 +42,34 @@ func TestRepositoryCDKJSONIsValid(t *testing.T) {
 	}
 }
 
+func TestFromCDKJSON(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "cdk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, err := envconfig.FromCDKJSON(doc)
+	if err != nil {
+		t.Fatalf("FromCDKJSON(cdk.json) = %v", err)
+	}
+	want, err := envconfig.Parse(repoEnvironments(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(envconfig.Names(envs), envconfig.Names(want)) {
+		t.Errorf("FromCDKJSON(cdk.json) = %v, want the environments of its context %v", envconfig.Names(envs), envconfig.Names(want))
+	}
+	prod, err := envconfig.Lookup(envs, "prod")
+	if err != nil || prod.Name != "prod" || prod.Region != "eu-west-1" {
+		t.Errorf("Lookup(prod) = %+v, %v; want cdk.json's prod in eu-west-1", prod, err)
+	}
+	if _, err := envconfig.Lookup(envs, "staging"); err == nil || !strings.Contains(err.Error(), `unknown environment "staging": cdk.json defines dev, prod`) {
+		t.Errorf("Lookup(staging) error = %v, want one naming the environments cdk.json defines", err)
+	}
+	if _, err := envconfig.FromCDKJSON([]byte(`{"context":{}}`)); err == nil {
+		t.Error("FromCDKJSON(no environments) succeeded, want an error")
+	}
+}
+
 func TestParseFillsDefaults(t *testing.T) {
 	envs, err := envconfig.Parse([]byte(`{"b":{"memorySize":512},"a":{"compression":{"jpeg":{"quality":70}}}}`))
 	if err != nil {
@@ -107,6 +135,7 @@ func TestParseRejects(t *testing.T) {
 			"destinationBucketKeyArn \"arn:aws:kms:eu-west-1:111111111111:alias/s3\": want a KMS key ARN"},
 		{"key id instead of ARN", `{"dev":{"sourceBucketName":"acme-in","sourceBucketKeyArn":"1234abcd-12ab-34cd-56ef-1234567890ab"}}`, "sourceBucketKeyArn \"1234abcd"},
 		{"key of another service", `{"dev":{"sourceBucketName":"acme-in","sourceBucketKeyArn":"arn:aws:s3:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"}}`, "want a KMS key ARN"},
+		{"inventory of an imported bucket", `{"dev":{"sourceBucketName":"acme-in","inventory":true}}`, "inventory is true but sourceBucketName imports \"acme-in\""},
 		{"misspelt key", `{"dev":{"memory":256}}`, "unknown field \"memory\""},
 		{"misspelt compression key", `{"dev":{"compression":{"quality":80}}}`, "unknown field \"quality\""},
 		{"no environments", `{}`, "names no environment"},
@@ -166,7 +195,7 @@ func TestFromContext(t *testing.T) {
 		{"skip bundling from -c", map[string]any{"env": "dev", "skipBundling": "true"}, []string{"dev"}, true, ""},
 		{"skip bundling from cdk.json", map[string]any{"skipBundling": true}, []string{"dev", "prod"}, true, ""},
 		{"bundling explicitly on", map[string]any{"skipBundling": "false"}, []string{"dev", "prod"}, false, ""},
-		{"unknown environment", map[string]any{"env": "staging"}, nil, false, `unknown environment "staging" (-c env=...): cdk.json defines dev, prod`},
+		{"unknown environment", map[string]any{"env": "staging"}, nil, false, `unknown environment "staging": cdk.json defines dev, prod (-c env=...)`},
 		{"bad skipBundling", map[string]any{"skipBundling": "yes"}, nil, false, "want true or false"},
 		{"no environments", map[string]any{"environments": nil}, nil, false, "names no environment"},
 	}

@@ -29,20 +29,14 @@ const burstSize = 52
 // when a subtest panics; the children also die with the test binary
 // (Pdeathsig) if it is killed by -timeout.
 func TestPipeline(t *testing.T) {
-	root, err := local.FindRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bins, err := local.Prepare(t.Context(), root, filepath.Join(t.TempDir(), "bin"), testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, bins := binaries(t)
 	e := &pipeline{t: t, magick: bins.Magick(), outcomes: local.NewRecorder(),
 		deliveries: map[string][][]byte{}, etags: map[string]string{}, deleted: map[string]bool{}}
 	settings, avifMissing := local.Renditions(t.Context(), bins)
 	if avifMissing != nil {
 		t.Logf("the outputs are the original and a WebP only: %v", avifMissing)
 	}
+	var err error
 	e.stack, err = local.Start(t.Context(), local.Options{
 		Binaries:   bins,
 		Settings:   settings,
@@ -269,6 +263,21 @@ func keys(uploads []upload) []string {
 		out[i] = u.key
 	}
 	return out
+}
+
+// binaries finds the repository above this package and builds (or finds
+// cached) the programs a local stack runs.
+func binaries(t *testing.T) (root string, bins local.Binaries) {
+	t.Helper()
+	root, err := local.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins, err = local.Prepare(t.Context(), root, filepath.Join(t.TempDir(), "bin"), testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, bins
 }
 
 // testLog sends the stack's messages to the test log.

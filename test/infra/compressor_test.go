@@ -48,8 +48,8 @@ func TestCompressorVariants(t *testing.T) {
 		{variant("imported", func(e *envconfig.Environment) {
 			e.SourceBucketName, e.DestinationBucketName = "acme-uploads", "acme-compressed"
 		}), func(t *testing.T, s *synthesized) {
-			must(t, "imported buckets are not created", func() {
-				s.tpl.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(0))
+			must(t, "imported buckets are not created: only the reports bucket and its access-log bucket", func() {
+				s.tpl.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(2))
 			})
 			must(t, "an imported bucket keeps its other notifications", func() {
 				s.tpl.HasResourceProperties(jsii.String("Custom::S3BucketNotifications"), map[string]any{
@@ -79,6 +79,7 @@ func TestCompressorVariants(t *testing.T) {
 			// s3:DeleteObject on the destination prefix, nowhere else.
 		}},
 		{variant("kms", func(e *envconfig.Environment) { e.Encryption = envconfig.EncryptionKMS }), checkKMS},
+		{variant("inventory", func(e *envconfig.Environment) { e.Inventory = true }), checkInventory},
 		// Imported buckets encrypted with their own customer-managed keys (roleProblems
 		// wants DecryptUploads and EncryptOutputs on exactly those keys).
 		{variant("importedkeys", func(e *envconfig.Environment) {
@@ -131,8 +132,8 @@ func checkKMS(t *testing.T, s *synthesized) {
 	keyID, _ := only(t, s.doc, "AWS::KMS::Key", func(p map[string]any) bool { return p["EnableKeyRotation"] == true })
 	key := "${" + keyID + ".Arn}"
 	for id, b := range resourcesOf(s.doc, "AWS::S3::Bucket") {
-		if b["LoggingConfiguration"] == nil {
-			continue // the access-log bucket: S3 delivers logs only to SSE-S3 buckets
+		if b["LoggingConfiguration"] == nil || isReportsBucket(b) {
+			continue // S3 delivers access logs only to SSE-S3 buckets, and writes completion reports SSE-S3
 		}
 		sse := path(b, "BucketEncryption", "ServerSideEncryptionConfiguration")
 		rules, _ := sse.([]any)
@@ -169,14 +170,11 @@ func checkStack(t *testing.T, s *synthesized) {
 	queueID, queue := only(t, doc, "AWS::SQS::Queue", func(map[string]any) bool { return true })
 
 	t.Run("buckets", func(t *testing.T) {
-		created := 0
+		created := 2 // the reports bucket and the access-log bucket, always
 		for _, name := range []string{e.SourceBucketName, e.DestinationBucketName} {
 			if name == "" {
 				created++
 			}
-		}
-		if created > 0 {
-			created++ // their access-log bucket
 		}
 		must(t, "bucket count", func() { s.tpl.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(created)) })
 		policies := resourcesOf(doc, "AWS::S3::BucketPolicy")
@@ -204,7 +202,7 @@ func checkStack(t *testing.T, s *synthesized) {
 			}
 			arn := "${" + id + ".Arn}"
 			if arn != srcARN && arn != dstARN {
-				continue // the access-log bucket
+				continue // the access-log and reports buckets
 			}
 			if !strings.Contains(render(b["LifecycleConfiguration"]), `"AbortIncompleteMultipartUpload"`) {
 				t.Errorf("bucket %s lifecycle = %s, want a rule aborting incomplete multipart uploads", id, render(b["LifecycleConfiguration"]))
@@ -359,6 +357,7 @@ func checkStack(t *testing.T, s *synthesized) {
 		}
 	})
 
+	t.Run("backfill", func(t *testing.T) { checkBackfill(t, s) })
 	t.Run("cdk-nag", func(t *testing.T) { checkNag(t, s.stack) })
 }
 
@@ -421,11 +420,20 @@ func roleProblems(doc map[string]any, e envconfig.Environment, r functionRole) [
 		want["DeleteOutputs"] = statement{Actions: []string{"s3:DeleteObject"}, Resources: []string{r.destination + "/" + c.DestinationPrefix + "*"}}
 	}
 
-	if arns := path(doc, "Resources", r.role, "Properties", "ManagedPolicyArns"); arns != nil {
+	return append(problems, statementProblems(doc, r.role, want)...)
+}
+
+// statementProblems lists every way the policies of role differ from exactly
+// the statements of want, by Sid: a missing or extra statement, a broader
+// action, resource or condition, a statement that is not a plain Allow, a
+// managed policy.
+func statementProblems(doc map[string]any, role string, want map[string]statement) []string {
+	var problems []string
+	if arns := path(doc, "Resources", role, "Properties", "ManagedPolicyArns"); arns != nil {
 		problems = append(problems, fmt.Sprintf("managed policies %v, want none", render(arns)))
 	}
 	got := map[string]statement{}
-	for i, st := range statements(doc, r.role) {
+	for i, st := range statements(doc, role) {
 		sid, _ := st["Sid"].(string)
 		if sid == "" || st["Effect"] != "Allow" || st["NotAction"] != nil || st["NotResource"] != nil {
 			problems = append(problems, fmt.Sprintf("statement %d = %s: want a plain Allow with a Sid", i, render(st)))
@@ -450,7 +458,7 @@ func roleProblems(doc map[string]any, e envconfig.Environment, r functionRole) [
 	}
 	for _, sid := range sortedKeys(got) {
 		if _, ok := want[sid]; !ok {
-			problems = append(problems, fmt.Sprintf("statement %s %+v is more than the function needs", sid, got[sid]))
+			problems = append(problems, fmt.Sprintf("statement %s %+v is more than the role needs", sid, got[sid]))
 		}
 	}
 	return problems
@@ -505,12 +513,19 @@ func TestRoleCheckCatchesBroaderGrants(t *testing.T) {
 			path(doc, "Resources", r.role, "Properties").(map[string]any)["ManagedPolicyArns"] = []any{"arn:aws:iam::aws:policy/AmazonS3FullAccess"}
 		},
 	}
+	expectReported(t, s.doc, "role", cases, func(doc map[string]any) []string { return roleProblems(doc, s.env, r) })
+}
+
+// expectReported plants each case in its own copy of doc and expects check
+// to report it: what (the thing checked) with the case must not pass.
+func expectReported(t *testing.T, doc map[string]any, what string, cases map[string]func(doc map[string]any), check func(doc map[string]any) []string) {
+	t.Helper()
 	for name, plant := range cases {
 		t.Run(name, func(t *testing.T) {
-			doc := cloneJSON(t, s.doc)
-			plant(doc)
-			if problems := roleProblems(doc, s.env, r); len(problems) == 0 {
-				t.Errorf("role with %s was accepted; want it reported", name)
+			planted := cloneJSON(t, doc)
+			plant(planted)
+			if problems := check(planted); len(problems) == 0 {
+				t.Errorf("%s with %s was accepted; want it reported", what, name)
 			}
 		})
 	}

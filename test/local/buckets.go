@@ -14,11 +14,12 @@ import (
 )
 
 // setUpBuckets creates the buckets if needed and (re)applies the notification
-// configuration on every start, so a changed config takes effect and an old
-// data directory cannot keep a stale one. The source bucket is versioned, as
-// the stack's is: deletes leave delete markers and old versions.
-func (s *Stack) setUpBuckets(ctx context.Context) error {
-	for _, bucket := range []string{s.SourceBucket, s.DestinationBucket} {
+// configuration on every start (none at all without notify), so a changed
+// config takes effect and an old data directory cannot keep a stale one. The
+// source bucket is versioned, as the stack's is: deletes leave delete markers
+// and old versions.
+func (s *Stack) setUpBuckets(ctx context.Context, notify bool) error {
+	for _, bucket := range []string{s.SourceBucket, s.DestinationBucket, ReportsBucket} {
 		_, err := s.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
 		var owned *types.BucketAlreadyOwnedByYou
 		if err != nil && !errors.As(err, &owned) {
@@ -42,6 +43,9 @@ func (s *Stack) setUpBuckets(ctx context.Context) error {
 	input := &s3.PutBucketNotificationConfigurationInput{
 		Bucket:                    aws.String(s.SourceBucket),
 		NotificationConfiguration: Notifications(s.Settings),
+	}
+	if !notify {
+		input.NotificationConfiguration = &types.NotificationConfiguration{}
 	}
 	// MinIO registers its webhook target a moment after it answers health
 	// checks; until then it says the destination ARN does not exist.

@@ -53,6 +53,7 @@ type relay struct {
 	cancel     context.CancelFunc
 	workerDone chan struct{}
 	failMu     sync.Mutex // the function appends to the same file; one line per write keeps lines whole
+	callMu     sync.Mutex // one invocation at a time: the relay's and the batch engine's
 }
 
 // relayQueueSize bounds what the relay holds; beyond it MinIO is told to come
@@ -74,7 +75,7 @@ func newRelay(invokeURL, failures string, timeout time.Duration, onOutcome func(
 		queue:       make(chan []byte, relayQueueSize),
 		retryDelays: lambdaRetryDelays,
 		failures:    failures,
-		functionArn: "arn:aws:lambda:us-east-1:000000000000:function:s3-image-compressor-local",
+		functionArn: FunctionArn,
 		onOutcome:   onOutcome,
 		onDelivery:  onDelivery,
 		logf:        logf,
@@ -216,8 +217,32 @@ type FunctionError struct {
 
 func (e *FunctionError) Error() string { return "function error " + e.Type + ": " + e.Message }
 
-// invoke calls the function once and returns its outcomes.
+// invoke calls the function once with an S3 event and returns its outcomes.
 func (r *relay) invoke(ctx context.Context, payload []byte) ([]outcome.Record, error) {
+	body, err := r.call(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	var answer struct {
+		Records json.RawMessage `json:"records"` // null when there were none
+	}
+	var outcomes []outcome.Record
+	decodeErr := json.Unmarshal(body, &answer)
+	if decodeErr == nil && answer.Records != nil {
+		decodeErr = json.Unmarshal(answer.Records, &outcomes)
+	}
+	if decodeErr != nil || answer.Records == nil {
+		return nil, fmt.Errorf("the function answered %q, not a Response with records", truncate(body, 200))
+	}
+	return outcomes, nil
+}
+
+// call invokes the function once with payload and returns its answer, or the
+// error it returned as a *FunctionError. Invocations wait for each other: the
+// runtime emulator crashes on a second concurrent invoke.
+func (r *relay) call(ctx context.Context, payload []byte) ([]byte, error) {
+	r.callMu.Lock()
+	defer r.callMu.Unlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.invokeURL, bytes.NewReader(payload))
 	if err != nil {
 		return nil, err
@@ -234,26 +259,15 @@ func (r *relay) invoke(ctx context.Context, payload []byte) ([]outcome.Record, e
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("runtime emulator answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
-	var answer struct {
-		FunctionError
-		Records json.RawMessage `json:"records"` // null when there were none
-	}
-	decodeErr := json.Unmarshal(body, &answer)
-	if resp.Header.Get("X-Amz-Function-Error") != "" || answer.Message != "" || answer.Type != "" {
-		fe := answer.FunctionError
+	var fe FunctionError
+	decodeErr := json.Unmarshal(body, &fe)
+	if resp.Header.Get("X-Amz-Function-Error") != "" || fe.Message != "" || fe.Type != "" {
 		if decodeErr != nil || fe.Message == "" {
 			fe.Message = string(bytes.TrimSpace(body))
 		}
 		return nil, &fe
 	}
-	var outcomes []outcome.Record
-	if decodeErr == nil && answer.Records != nil {
-		decodeErr = json.Unmarshal(answer.Records, &outcomes)
-	}
-	if decodeErr != nil || answer.Records == nil {
-		return nil, fmt.Errorf("the function answered %q, not a Response with records", truncate(body, 200))
-	}
-	return outcomes, nil
+	return body, nil
 }
 
 // recordFailure appends the event to the failures file in the shape of

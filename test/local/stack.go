@@ -7,6 +7,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
+	"github.com/s3-image-compressor/s3-image-compressor/infra/backfill"
+	"github.com/s3-image-compressor/s3-image-compressor/infra/stackoutputs"
 )
 
 // Options configure a Stack; zero values take the defaults noted.
@@ -46,6 +49,9 @@ type Options struct {
 	OnOutcome func(outcome.Record)
 	// OnDelivery is called with each webhook body the relay accepted.
 	OnDelivery func(body []byte)
+	// NoNotifications leaves the source bucket without its notification
+	// rules: only backfill jobs invoke the function (make backfill-demo).
+	NoNotifications bool
 }
 
 // Credentials of the local MinIO. They protect nothing (it listens on
@@ -56,6 +62,14 @@ const (
 	Region           = "us-east-1"
 	// webhookID names MinIO's notification target; it is part of the queue ARN.
 	webhookID = "S3IC"
+
+	// The local stack's stand-ins for what AWS names: the account, the
+	// function, the Batch Operations role, and the bucket that keeps the
+	// backfill's manifests and completion reports.
+	Account       = "000000000000"
+	FunctionArn   = "arn:aws:lambda:" + Region + ":" + Account + ":function:s3-image-compressor-local"
+	BatchRoleArn  = "arn:aws:iam::" + Account + ":role/s3-image-compressor-local-batch"
+	ReportsBucket = "s3ic-reports"
 )
 
 // Stack is a running local pipeline.
@@ -70,9 +84,16 @@ type Stack struct {
 	LogDir            string // minio.log, function.log (the emulator and the bootstrap)
 	RelayURL          string // where MinIO posts events; tests may post too
 	S3                *s3.Client
+	// ControlEndpoint serves the S3 Control calls of backfill jobs; the
+	// backfill command finds it, and everything else it needs, in BackfillFile.
+	ControlEndpoint string
+	BackfillFile    string
+	Backfill        stackoutputs.Backfill
 
 	minio, rie *process
 	relay      *relay
+	batch      *batchEngine
+	control    *s3Control
 }
 
 // Start runs MinIO, the relay and the emulator, creates the buckets and
@@ -133,7 +154,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		UsePathStyle: true,
 		Credentials:  aws.CredentialsProviderFunc(s.credentials),
 	})
-	if err := s.setUpBuckets(ctx); err != nil {
+	if err := s.setUpBuckets(ctx, !o.NoNotifications); err != nil {
+		return nil, err
+	}
+	if err := s.startBatch(o); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -174,9 +198,15 @@ func (s *Stack) credentials(context.Context) (aws.Credentials, error) {
 // Stats reports what the relay has seen so far.
 func (s *Stack) Stats() RelayStats { return s.relay.stats() }
 
-// Close stops MinIO (no more events), the relay and the emulator, killing
-// their process groups if they do not stop within a few seconds.
+// Close stops the batch engine (its running jobs end), MinIO (no more
+// events), the relay and the emulator, killing their process groups if they
+// do not stop within a few seconds.
 func (s *Stack) Close() {
+	if s.control != nil {
+		_ = os.Remove(s.BackfillFile) // it points at what is stopping
+		s.control.close()
+		s.batch.close()
+	}
 	if s.minio != nil {
 		s.minio.stop(5 * time.Second)
 	}
@@ -225,6 +255,11 @@ func (s *Stack) startMinIO(ctx context.Context, o Options) error {
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("%s: %s", live, resp.Status)
+		}
+		// MinIO answers 200 before its object layer is up, saying so in a
+		// header; requests until then fail with XMinioServerNotInitialized.
+		if status := resp.Header.Get("X-Minio-Server-Status"); status != "" {
+			return fmt.Errorf("%s: server status %s", live, status)
 		}
 		return nil
 	})
@@ -293,4 +328,35 @@ func (s *Stack) warmUp(ctx context.Context) error {
 			err, s.rie.logPath, tail(s.rie.logPath, 20))
 	}
 	return nil
+}
+
+// startBatch runs the batch engine and its S3 Control endpoint, and writes
+// the file the backfill command reads with -local.
+func (s *Stack) startBatch(o Options) error {
+	s.Backfill = stackoutputs.Backfill{
+		SourceBucket: s.SourceBucket, DestinationBucket: s.DestinationBucket,
+		FunctionArn: FunctionArn, RoleArn: BatchRoleArn,
+		Manifests: stackoutputs.Location{Bucket: ReportsBucket, Prefix: "manifests/"},
+		Reports:   stackoutputs.Location{Bucket: ReportsBucket, Prefix: "reports/"},
+	}
+	logf := func(format string, args ...any) { say(o.Log, format, args...) }
+	// One task at a time per function process, as Lambda runs one event per
+	// execution environment.
+	s.batch = newBatchEngine(s.S3, s.relay.call, 1, Account, FunctionArn, BatchRoleArn, logf)
+	var err error
+	if s.control, err = newS3Control(s.batch, s.AccessKey); err != nil {
+		s.batch.close()
+		return err
+	}
+	s.ControlEndpoint = s.control.URL()
+	s.BackfillFile = filepath.Join(o.StateDir, backfill.LocalStackFile)
+	doc, err := json.MarshalIndent(backfill.LocalStack{
+		Outputs: s.Backfill.Outputs(), Settings: s.Settings, MemoryMB: o.MemoryMB, Architecture: "arm64",
+		Region: Region, Account: Account, S3Endpoint: s.Endpoint, ControlEndpoint: s.ControlEndpoint,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+	}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(s.BackfillFile, append(doc, '\n'), 0o600)
 }

@@ -1,20 +1,24 @@
 // Command bootstrap is the Lambda function (runtime provided.al2023, built
 // with -tags lambda.norpc). It only wires: configuration from the
-// environment, ImageMagick, the S3 and SQS clients, the handler.
+// environment, ImageMagick, the S3 and SQS clients, the handler of uploads
+// and, beside it, of S3 Batch Operations tasks.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/batch"
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
 	"github.com/s3-image-compressor/s3-image-compressor/function/handler"
@@ -32,7 +36,22 @@ func main() {
 		log.Error("refusing to start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.StartWithOptions(h.Handle, lambda.WithEnableSIGTERM(pipeline.Terminate))
+	lambda.StartWithOptions(dispatch(h, batch.New(h, log)), lambda.WithEnableSIGTERM(pipeline.Terminate))
+}
+
+// dispatch routes an invocation by its shape: S3 Batch Operations tasks
+// (backfill jobs) or an S3 event (uploads).
+func dispatch(uploads *handler.Handler, jobs *batch.Handler) func(context.Context, json.RawMessage) (any, error) {
+	return func(ctx context.Context, payload json.RawMessage) (any, error) {
+		if batch.IsJob(payload) {
+			return jobs.Handle(ctx, payload)
+		}
+		var event events.S3Event
+		if err := json.Unmarshal(payload, &event); err != nil {
+			return nil, fmt.Errorf("neither an S3 event nor a Batch Operations invocation: %w", err)
+		}
+		return uploads.Handle(ctx, event)
+	}
 }
 
 func setup(ctx context.Context, log *slog.Logger) (*handler.Handler, error) {

@@ -174,6 +174,12 @@ func minioEvent(bucket, key, etag string, size int) []byte {
 		bucket, key, url.QueryEscape(key), etag, size)
 }
 
+// batchEvent is an S3 Batch Operations invocation (schema 2.0) for one key.
+func batchEvent(bucket, key string) []byte {
+	return fmt.Appendf(nil, `{"invocationSchemaVersion":"2.0","invocationId":"inv","job":{"id":"job","userArguments":{}},
+"tasks":[{"taskId":"task","s3Key":"%s","s3VersionId":null,"s3Bucket":"%s"}]}`, url.QueryEscape(key), bucket)
+}
+
 func TestServesInvocations(t *testing.T) {
 	photo := fixture.FileOr(t, "exifsamples_DSCN0010_gps.jpg", func(tb testing.TB) []byte {
 		imagick.Initialize() // the test process itself runs no pipeline
@@ -228,6 +234,23 @@ func TestServesInvocations(t *testing.T) {
 			t.Fatalf("invocation %s: %s %s, want a response with one %s record; output:\n%s", step.id, res.kind, res.body, want[step.id], stdout.String())
 		}
 	}
+	// S3 Batch Operations tasks take the same path: the photo is done already.
+	wantTasks := map[string]string{"req-4": "Succeeded", "req-5": "PermanentFailure"}
+	for _, step := range []struct{ id, key, want string }{
+		{"req-4", "uploads/Ferien 2026/Strand (1).jpg", "duplicate: "},
+		{"req-5", "uploads/junk.jpg", "rejected: not an image: "},
+	} {
+		res := rt.invoke(t, step.id, batchEvent("photos", step.key))
+		var resp struct {
+			Results []struct{ ResultCode, ResultString string }
+		}
+		if err := json.Unmarshal(res.body, &resp); res.kind != "response" || err != nil || len(resp.Results) != 1 ||
+			resp.Results[0].ResultCode != wantTasks[step.id] || !strings.HasPrefix(resp.Results[0].ResultString, step.want) {
+			t.Fatalf("batch invocation %s: %s %s, want one %s result starting %q; output:\n%s", step.id, res.kind, res.body, wantTasks[step.id], step.want, stdout.String())
+		}
+	}
+	want["req-4"], want["req-5"] = outcome.Skipped, outcome.Rejected
+
 	if _, ok := s3.Head(t, "photos-small", "small/Ferien 2026/Strand (1).jpg"); !ok {
 		t.Errorf("no output at s3://photos-small/small/Ferien 2026/Strand (1).jpg: %v", s3.List(t, "photos-small"))
 	}
@@ -249,7 +272,7 @@ func TestServesInvocations(t *testing.T) {
 	if !maps.Equal(logged, want) {
 		t.Errorf("record log lines by request id %v, want %v; output:\n%s", logged, want, stdout.String())
 	}
-	if emf != 3 {
-		t.Errorf("%d EMF documents for compressor-e2e, want 3", emf)
+	if emf != len(want) {
+		t.Errorf("%d EMF documents for compressor-e2e, want %d", emf, len(want))
 	}
 }

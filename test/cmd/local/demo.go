@@ -28,21 +28,9 @@ import (
 // every run, kept afterwards for its logs), every image of dir uploaded under
 // the source prefix, a summary once each upload has its outcome.
 func runDemo(ctx context.Context, root, state string, bins local.Binaries, settings config.Settings, dir string, timeout time.Duration) error {
-	if dir == "" {
-		var err error
-		if dir, err = ensureSamples(ctx, bins.Magick(), filepath.Join(state, "samples")); err != nil {
-			return err
-		}
-	}
-	uploads, ignored, err := listImages(dir, settings)
+	dir, uploads, err := demoImages(ctx, state, bins, settings, dir)
 	if err != nil {
 		return err
-	}
-	for _, name := range ignored {
-		fmt.Printf("not uploading %s: no notification rule matches its suffix\n", name)
-	}
-	if len(uploads) == 0 {
-		return fmt.Errorf("no image in %s has one of the suffixes %s", dir, strings.Join(settings.Suffixes, " "))
 	}
 
 	demoState := filepath.Join(state, "demo")
@@ -92,6 +80,28 @@ func runDemo(ctx context.Context, root, state string, bins local.Binaries, setti
 		return fmt.Errorf("%d of %d uploads failed", bad, len(uploads))
 	}
 	return nil
+}
+
+// demoImages are the uploads of dir, or of the generated samples when dir
+// is "", and the folder they come from; it says which files it leaves out.
+func demoImages(ctx context.Context, state string, bins local.Binaries, settings config.Settings, dir string) (string, []upload, error) {
+	if dir == "" {
+		var err error
+		if dir, err = ensureSamples(ctx, bins.Magick(), filepath.Join(state, "samples")); err != nil {
+			return "", nil, err
+		}
+	}
+	uploads, ignored, err := listImages(dir, settings)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, name := range ignored {
+		fmt.Printf("not uploading %s: no notification rule matches its suffix\n", name)
+	}
+	if len(uploads) == 0 {
+		return "", nil, fmt.Errorf("no image in %s has one of the suffixes %s", dir, strings.Join(settings.Suffixes, " "))
+	}
+	return dir, uploads, nil
 }
 
 type upload struct {

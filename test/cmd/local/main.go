@@ -5,6 +5,8 @@
 //	local -demo [-images DIR]
 //	                      upload a folder of images, wait for every outcome, summarise, stop (make demo);
 //	                      without -config, three outputs per upload (local.Renditions)
+//	local -backfill-demo [-images DIR]
+//	                      upload a folder with notifications off, backfill it twice with S3 Batch Operations' local stand-in, stop (make backfill-demo)
 //	local -tools          only install the pinned MinIO and emulator into the cache and .bin/
 //
 // What is missing (MinIO, the emulator, ImageMagick) is built first; that
@@ -32,19 +34,20 @@ import (
 
 func main() {
 	var (
-		demo       = flag.Bool("demo", false, "upload every image of -images, wait for the outcomes, print a summary and stop")
-		images     = flag.String("images", "", "with -demo: the folder to upload (default: sample images generated into .local/samples)")
-		toolsOnly  = flag.Bool("tools", false, "install MinIO and the runtime emulator, then exit")
-		configFile = flag.String("config", "", "compressor settings (JSON, as in cdk.json); default: the built-in defaults, with -demo the renditions example (original, WebP and AVIF at 640 px, mirrored deletes)")
-		port       = flag.Int("port", 9000, "MinIO's port on 127.0.0.1 (0: any free port; -demo always uses a free one)")
-		viewerPort = flag.Int("viewer-port", 9090, "the viewer page's port on 127.0.0.1 (0: any free port)")
-		stateDir   = flag.String("state", "", "state directory (default: .local in the repository)")
-		timeout    = flag.Duration("timeout", 10*time.Minute, "with -demo: how long to wait for all outcomes")
+		demo         = flag.Bool("demo", false, "upload every image of -images, wait for the outcomes, print a summary and stop")
+		backfillDemo = flag.Bool("backfill-demo", false, "upload every image of -images without notifications, backfill them twice, summarise, stop")
+		images       = flag.String("images", "", "with -demo or -backfill-demo: the folder to upload (default: sample images generated into .local/samples)")
+		toolsOnly    = flag.Bool("tools", false, "install MinIO and the runtime emulator, then exit")
+		configFile   = flag.String("config", "", "compressor settings (JSON, as in cdk.json); default: the built-in defaults, with -demo the renditions example (original, WebP and AVIF at 640 px, mirrored deletes)")
+		port         = flag.Int("port", 9000, "MinIO's port on 127.0.0.1 (0: any free port; -demo always uses a free one)")
+		viewerPort   = flag.Int("viewer-port", 9090, "the viewer page's port on 127.0.0.1 (0: any free port)")
+		stateDir     = flag.String("state", "", "state directory (default: .local in the repository)")
+		timeout      = flag.Duration("timeout", 10*time.Minute, "with -demo: how long to wait for all outcomes")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, runOptions{*demo, *images, *toolsOnly, *configFile, *port, *viewerPort, *stateDir, *timeout}); err != nil {
+	if err := run(ctx, runOptions{*demo, *backfillDemo, *images, *toolsOnly, *configFile, *port, *viewerPort, *stateDir, *timeout}); err != nil {
 		fmt.Fprintln(os.Stderr, "local:", err)
 		os.Exit(1)
 	}
@@ -52,6 +55,7 @@ func main() {
 
 type runOptions struct {
 	demo       bool
+	backfill   bool
 	images     string
 	toolsOnly  bool
 	configFile string
@@ -91,7 +95,8 @@ func run(ctx context.Context, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.demo {
+	switch {
+	case o.demo:
 		if o.configFile == "" {
 			var avifMissing error
 			settings, avifMissing = local.Renditions(ctx, bins)
@@ -100,6 +105,8 @@ func run(ctx context.Context, o runOptions) error {
 			}
 		}
 		return runDemo(ctx, root, state, bins, settings, o.images, o.timeout)
+	case o.backfill:
+		return runBackfillDemo(ctx, root, state, bins, settings, o.images)
 	}
 	return runLocal(ctx, root, state, bins, settings, o.port, o.viewerPort)
 }
@@ -178,6 +185,8 @@ Upload an image:
   %s aws s3 cp photo.jpg s3://%s/%s --endpoint-url %s
 See the outputs:
   %s aws s3 ls --recursive s3://%s/%s --endpoint-url %s
+Backfill what is already in the source bucket (make build first):
+  bin/backfill -local -state %s -yes -wait
 
 One line per processed image:
 `,
@@ -188,7 +197,8 @@ One line per processed image:
 		rel(root, filepath.Join(s.LogDir, "minio.log")), rel(root, filepath.Join(s.LogDir, "function.log")),
 		rel(root, s.FailuresFile),
 		creds, s.SourceBucket, s.Settings.SourcePrefix, s.Endpoint,
-		creds, s.DestinationBucket, s.Settings.DestinationPrefix, s.Endpoint)
+		creds, s.DestinationBucket, s.Settings.DestinationPrefix, s.Endpoint,
+		rel(root, filepath.Dir(s.BackfillFile)))
 }
 
 // outputNames lists the outputs an upload gets.
