@@ -26,6 +26,10 @@ const AVIFSpeed = 6
 // kept, the colour profile carried as the AV1 image's ICC profile.
 func encodeAVIF(j *job) error {
 	err := j.classify("encode avif",
+		// The layer's AV1 encoder has no high-bit-depth kernels, and
+		// ImageMagick asks for 10 or 12 bits when the image says more than 8
+		// (a 16-bit PNG does, even decoded into 8 bits).
+		j.mw.SetImageDepth(8),
 		j.mw.SetImageFormat(coders[outcome.AVIF]),
 		setQuality(j.mw, uint(j.s.AVIF.Quality)),
 		j.mw.SetOption("heic:speed", strconv.Itoa(AVIFSpeed)),

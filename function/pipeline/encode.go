@@ -176,8 +176,15 @@ func encodePNG(j *job) error {
 	mw := j.mw
 	if depth, _, ok := pngIHDR(j.in); ok && j.inFmt == outcome.PNG && depth == 16 {
 		if _, built := imagick.GetQuantumDepth(); built < 16 {
-			// An 8-bit-quantum build decoded the samples into 8 bits already.
-			return keep(outcome.ReasonDepth, "a 16-bit PNG, and this ImageMagick holds %d bits per sample", built)
+			// An 8-bit-quantum build decoded the samples into 8 bits already:
+			// the upload's own size stays the original, while a smaller
+			// rendition is a new image, written at the bits it holds.
+			if !j.resized {
+				return keep(outcome.ReasonDepth, "a 16-bit PNG, and this ImageMagick holds %d bits per sample", built)
+			}
+			if err := j.classify("encode png", mw.SetImageDepth(built)); err != nil {
+				return err
+			}
 		}
 	}
 	if err := j.classify("encode png",

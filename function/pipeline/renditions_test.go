@@ -158,3 +158,37 @@ func TestCheckOutputs(t *testing.T) {
 		t.Logf("%s: CheckOutputs %v", f, checkErr)
 	}
 }
+
+// TestSixteenBitRenditions: a 16-bit PNG stays the original (an 8-bit build
+// would truncate it), while its renditions, which are new images, are made
+// at 8 bits in every format.
+func TestSixteenBitRenditions(t *testing.T) {
+	in := fixture.PNG16(t, 200, 300)
+	s := settings(func(s *config.Settings) {
+		s.Outputs = []config.Output{
+			{Format: config.Original},
+			{Format: "png", MaxHeight: 100, Suffix: "-small"},
+			{Format: "webp", Suffix: "-web"},
+			{Format: "jpeg", Suffix: "-photo"},
+		}
+		if avifWritable(t) {
+			s.Outputs = append(s.Outputs, config.Output{Format: "avif", Suffix: "-web"})
+		}
+	})
+	rs, err := pipeline.Process(context.Background(), in, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		o := s.Outputs[i]
+		t.Run(o.Name(), func(t *testing.T) {
+			if r.Decision == outcome.Rejected || r.Decision == outcome.Failed {
+				t.Fatalf("%s (%s), want an output", r.Decision, r.Reason)
+			}
+			got := readBack(t, r.Output)
+			if o.MaxHeight != 0 && int(got.GetImageHeight()) != o.MaxHeight {
+				t.Errorf("height %d, want %d", got.GetImageHeight(), o.MaxHeight)
+			}
+		})
+	}
+}
