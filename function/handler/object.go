@@ -96,15 +96,51 @@ func (h *Handler) check(ctx context.Context, sl *slot, key string) error {
 		return err
 	}
 	sl.current = cur
-	if cur.Ours && cur.Provenance.Same(sl.want) {
-		p := cur.Provenance
+	if !cur.Ours {
+		return nil
+	}
+	p := cur.Provenance
+	if p.Same(sl.want) {
 		sl.done = true
 		sl.result = outcome.Output{
 			Key: key, Format: p.Format, Width: p.Width, Height: p.Height, Bytes: cur.Size, Decision: outcome.Skipped,
 			Reason: outcome.Because(outcome.ReasonDuplicate, "the destination already holds this version's output with these settings"),
 		}
+		return nil
+	}
+	taken, err := h.takenByOther(ctx, p, sl.want)
+	if err != nil || !taken {
+		return err
+	}
+	sl.done = true
+	sl.result = outcome.Output{
+		Key: key, Decision: outcome.Rejected,
+		Reason: outcome.Because(outcome.ReasonKeyTaken, fmt.Sprintf(
+			"%s holds the output of s3://%s/%s, whose version is current; rename one of the two uploads or give this output a suffix of its own",
+			key, p.SourceBucket, p.SourceKey)),
 	}
 	return nil
+}
+
+// takenByOther reports whether an output of another upload, p, must stay
+// where want's output would go: while that upload's version is the current
+// one, replacing its output would silently leave it without one. An output
+// of a deleted or overwritten upload is stale and may be replaced.
+func (h *Handler) takenByOther(ctx context.Context, p, want storage.Provenance) (bool, error) {
+	if p.SourceBucket == want.SourceBucket && p.SourceKey == want.SourceKey {
+		return false, nil // an older version or other settings: this upload's own key
+	}
+	if p.SourceBucket != h.Source.Bucket() {
+		return true, nil // another source bucket's output, which this function cannot look up
+	}
+	other, err := h.Source.Head(ctx, p.SourceKey)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return other.ETag == p.SourceETag, nil
 }
 
 // make renders sl's output from the decoded upload and writes it. An error

@@ -3,6 +3,7 @@ package handler_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -367,4 +368,59 @@ func listVersions(t *testing.T, e *env, key string) []string {
 		ids = append(ids, aws.ToString(v.VersionId))
 	}
 	return ids
+}
+
+// TestKeyTakenByAnotherUpload: uploads/a.jpg and uploads/a.jpeg both make
+// uploads/a-320.webp. The second must not silently replace the first's
+// rendition: it is rejected and reported, until the first's version is no
+// longer current.
+func TestKeyTakenByAnotherUpload(t *testing.T) {
+	e := newEnv(t, withSettings(func(s *config.Settings) {
+		s.Outputs = []config.Output{{Format: config.Original}, {Format: "webp", MaxWidth: 320, Suffix: "-320"}}
+	}))
+	shared := e.settings.OutputKey("uploads/a.jpg", e.settings.Outputs[1])
+	if other := e.settings.OutputKey("uploads/a.jpeg", e.settings.Outputs[1]); other != shared {
+		t.Fatalf("the two uploads' WebP keys are %s and %s; the test needs them equal", shared, other)
+	}
+	if _, err := e.handle(t, context.Background(), s3Event(t, e.upload(t, "uploads/a.jpg", photo(t), nil))); err != nil {
+		t.Fatal(err)
+	}
+	owner := func() string {
+		head, ok := e.s3.Head(t, dstBucket, shared)
+		if !ok {
+			t.Fatalf("%s is missing", shared)
+		}
+		return head.Metadata["source-key"]
+	}
+	first := owner()
+
+	second := e.upload(t, "uploads/a.jpeg", photo(t), nil)
+	resp, err := e.handle(t, context.Background(), s3Event(t, second))
+	if err != nil {
+		t.Fatalf("Handle: %v; a taken key is not worth a retry", err)
+	}
+	o := resp.Records[0]
+	if o.Decision != outcome.Rejected || o.Retry || len(o.Outputs) != 2 ||
+		o.Outputs[0].Decision == outcome.Rejected || outcome.Word(o.Outputs[1].Reason) != outcome.ReasonKeyTaken {
+		t.Fatalf("outcome %+v, want rejected for good: the original written, the WebP's key taken", o)
+	}
+	if got := owner(); got != first {
+		t.Errorf("%s now names source %q, want %q's rendition left alone", shared, got, first)
+	}
+	if fs := e.reported(t); len(fs) != 1 || fs[0].Key != "uploads/a.jpeg" || !strings.Contains(fs[0].Reason, outcome.ReasonKeyTaken) {
+		t.Errorf("failure sink holds %+v, want the taken key of uploads/a.jpeg", fs)
+	}
+
+	// uploads/a.jpg overwritten (its event not handled yet): its rendition
+	// is stale, and the other upload may have the key.
+	e.s3.Put(t, srcBucket, "uploads/a.jpg", photo(t)[:len(photo(t))-1], nil)
+	if resp, err = e.handle(t, context.Background(), s3Event(t, second)); err != nil {
+		t.Fatal(err)
+	}
+	if o := resp.Records[0]; o.Decision != outcome.Compressed && o.Decision != outcome.KeptOriginal {
+		t.Errorf("after the first upload changed: %+v, want the WebP made", o)
+	}
+	if got := owner(); got != url.QueryEscape("uploads/a.jpeg") {
+		t.Errorf("%s names source %q, want uploads/a.jpeg", shared, got)
+	}
 }

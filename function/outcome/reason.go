@@ -16,6 +16,10 @@ const (
 	ReasonTooSlow       = "too slow"      // ImageMagick's time limit, with no deadline to blame
 	ReasonCorrupt       = "corrupt"       // decode errors and data-corruption warnings
 	ReasonPolicyDenied  = "policy-denied" // ImageMagick's security policy refused it
+	// An output only: its key holds the output of another upload whose
+	// version is current (uploads/a.png and uploads/a.webp both make
+	// uploads/a-640.webp); the first one written keeps it.
+	ReasonKeyTaken = "key taken"
 
 	// KeptOriginal; for an output in another format than the upload's, the
 	// last two skip the output instead.
@@ -49,7 +53,7 @@ const (
 
 var reasonWords = []string{
 	ReasonEmpty, ReasonNotImage, ReasonNotAllowed, ReasonTooLarge, ReasonTooManyFrames, ReasonTooSlow,
-	ReasonCorrupt, ReasonPolicyDenied, ReasonNotSmaller, ReasonAnimatedPNG, ReasonMultiFrame, ReasonDepth, ReasonLarger,
+	ReasonCorrupt, ReasonPolicyDenied, ReasonKeyTaken, ReasonNotSmaller, ReasonAnimatedPNG, ReasonMultiFrame, ReasonDepth, ReasonLarger,
 	ReasonNotCreated, ReasonOtherBucket, ReasonOutsideFilter, ReasonOwnOutput, ReasonDuplicate,
 	ReasonDeleted, ReasonOverwritten, ReasonStillCurrent, ReasonNothingToDelete, ReasonSourceDeleted, ReasonNotStarted,
 }

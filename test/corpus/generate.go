@@ -24,7 +24,7 @@ var generated = []struct {
 	{"plasma.png", []string{"-seed", "2", "-size", "800x600", "plasma:fractal"}},
 	{"gradient.png", []string{"-size", "1024x768", "gradient:navy-gold"}},
 	{"logo.png", []string{"logo:"}},
-	{"plasma.webp", []string{"-seed", "3", "-size", "1000x700", "plasma:fractal", "-quality", "95"}},
+	{"plasma_lossy.webp", []string{"-seed", "3", "-size", "1000x700", "plasma:fractal", "-quality", "95"}},
 	{"animated.gif", []string{"-seed", "4", "-delay", "10", "-size", "200x150", "plasma:fractal", "plasma:fractal", "plasma:fractal"}},
 }
 

@@ -24,7 +24,7 @@ var samples = []struct {
 	{"gradient.png", []string{"-size", "1200x800", "gradient:navy-skyblue"}},
 	{"patterns.gif", []string{"-delay", "40", "-size", "320x240", "-seed", "5",
 		"pattern:checkerboard", "gradient:red-blue", "plasma:fractal", "granite:", "-resize", "320x240!", "-loop", "0"}},
-	{"plasma.webp", []string{"-seed", "3", "-size", "1024x768", "plasma:orange-purple", "-quality", "95"}},
+	{"orange-purple.webp", []string{"-seed", "3", "-size", "1024x768", "plasma:orange-purple", "-quality", "95"}},
 	{"granite.tiff", []string{"granite:", "-resize", "800x800", "-compress", "none"}},
 }
 
