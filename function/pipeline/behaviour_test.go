@@ -146,42 +146,6 @@ func TestContext(t *testing.T) {
 	}
 }
 
-// TestDecodeWarnings: damage that libjpeg "recovers" from is rejected; the
-// harmless warnings of real photos are not.
-func TestDecodeWarnings(t *testing.T) {
-	jpg := fixture.Pattern(t, "plasma:fractal", 400, 300, "JPEG")
-	corrupt := append([]byte{}, jpg...)
-	// Markers in the middle of the entropy-coded data: libjpeg-turbo warns
-	// "Corrupt JPEG data: ... extraneous bytes" and pads with grey.
-	for i := len(corrupt) / 2; i < len(corrupt)/2+40; i += 4 {
-		corrupt[i], corrupt[i+1] = 0xFF, 0xD5
-	}
-	for _, tc := range []struct {
-		name string
-		in   []byte
-		want outcome.Decision
-		msg  string
-	}{
-		{"truncated", jpg[:len(jpg)*2/3], outcome.Rejected, "Premature end"},
-		// Its wording is the decoder's: jpegli stops at the first stray marker.
-		{"corrupt entropy data", corrupt, outcome.Rejected, "corrupt"},
-		{"intact", jpg, outcome.Compressed, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := process(t, tc.in, config.Default())
-			if r.Decision != tc.want || !strings.Contains(r.Reason, tc.msg) {
-				t.Errorf("%s (%s), want %s with %q", r.Decision, r.Reason, tc.want, tc.msg)
-			}
-		})
-	}
-	t.Run("xmp warning of a real photo", func(t *testing.T) {
-		// ImageMagick built without libxml warns that it cannot validate XMP.
-		if r := process(t, fixture.File(t, "exifsamples_nikon_d70s_gps.jpg"), config.Default()); r.Decision == outcome.Rejected {
-			t.Errorf("rejected: %s", r.Reason)
-		}
-	})
-}
-
 // TestJPEGEncoding: quality, progressive and chroma subsampling come from the
 // settings and can be read back from the output.
 func TestJPEGEncoding(t *testing.T) {
