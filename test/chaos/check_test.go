@@ -1,0 +1,190 @@
+package chaos_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
+	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
+	"github.com/s3-image-compressor/s3-image-compressor/test/local"
+)
+
+// report is what the end state holds.
+type report struct {
+	uploads, overwritten, deleted, redelivered int
+	outputs, failures, stale, lost             int
+	problems                                   []string
+}
+
+func (r *report) problem(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+// check reads the end state from S3 itself and the failure records: every
+// source object is byte for byte its last upload (or gone, if deleted); every
+// key that was not deleted has exactly one output made from its last version,
+// or a recorded failure of that version; no output of an older version is
+// left as if it were current.
+func (b *burst) check(ctx context.Context, actions []action) report {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := report{uploads: b.uploads, redelivered: b.redelivered}
+	outputs := b.outputsBySource(ctx, &r)
+	recorded := b.recordedFailures(&r)
+	for _, a := range actions {
+		if len(a.versions) > 1 {
+			r.overwritten++
+		}
+		latest, uploaded := b.latest[a.key]
+		if !uploaded {
+			r.problem("%s: never uploaded", a.key)
+			continue
+		}
+		b.checkSource(ctx, &r, a.key, latest)
+		outs := outputs[a.key]
+		if b.deleted[a.key] {
+			// Deletes are not mirrored (the default): an output made
+			// before the delete stays, one made from another version not.
+			r.deleted++
+			for _, p := range outs {
+				if p.SourceETag != latest.etag {
+					r.stale++
+					r.problem("%s (deleted): output of version %s, which was never the last", a.key, p.SourceETag)
+				}
+			}
+			continue
+		}
+		current := 0
+		for _, p := range outs {
+			if p.SourceETag == latest.etag {
+				current++
+				continue
+			}
+			r.stale++
+			r.problem("%s: an output of the older version %s claims to be current; the last upload is %s", a.key, p.SourceETag, latest.etag)
+		}
+		_, failed := recorded[a.key+"\x00"+latest.etag]
+		switch {
+		case current == 1:
+			r.outputs++
+		case current > 1:
+			r.problem("%s: %d outputs of version %s, want one", a.key, current, latest.etag)
+		case failed:
+			r.failures++
+		default:
+			r.lost++
+			r.problem("%s: version %s has neither an output nor a recorded failure; outcomes: %+v", a.key, latest.etag, b.outcomes.For(a.key))
+		}
+	}
+	return r
+}
+
+// checkSource compares the source object with what was uploaded last.
+func (b *burst) checkSource(ctx context.Context, r *report, key string, latest version) {
+	out, err := b.stack.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.stack.SourceBucket), Key: aws.String(key)})
+	if b.deleted[key] {
+		if err == nil {
+			_ = out.Body.Close()
+			r.problem("%s: still in the source bucket after it was deleted", key)
+		} else if !local.IsNotFound(err) {
+			r.problem("%s: %v", key, err)
+		}
+		return
+	}
+	if err != nil {
+		r.problem("source %s: %v", key, err)
+		return
+	}
+	data, err := io.ReadAll(out.Body)
+	_ = out.Body.Close()
+	if err != nil {
+		r.problem("source %s: %v", key, err)
+		return
+	}
+	if !bytes.Equal(data, latest.data) {
+		r.problem("source %s: %d bytes differ from the %d uploaded", key, len(data), len(latest.data))
+	}
+}
+
+// outputsBySource lists the destination bucket and reads each object's
+// provenance, by source key.
+func (b *burst) outputsBySource(ctx context.Context, r *report) map[string][]storage.Provenance {
+	dest := storage.NewDestination(b.stack.S3, b.stack.DestinationBucket)
+	bySource := map[string][]storage.Provenance{}
+	pages := s3.NewListObjectsV2Paginator(b.stack.S3, &s3.ListObjectsV2Input{Bucket: aws.String(b.stack.DestinationBucket)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			r.problem("list the destination: %v", err)
+			return bySource
+		}
+		for _, obj := range page.Contents {
+			p, ok, err := dest.Provenance(ctx, aws.ToString(obj.Key))
+			switch {
+			case err != nil:
+				r.problem("destination %s: %v", aws.ToString(obj.Key), err)
+			case !ok:
+				r.problem("destination %s: no provenance: the compressor did not write it", aws.ToString(obj.Key))
+			default:
+				bySource[p.SourceKey] = append(bySource[p.SourceKey], p)
+			}
+		}
+	}
+	return bySource
+}
+
+// recordedFailures reads the failures file: the function's permanent
+// failures and the relay's records of events it gave up on, by key and ETag.
+func (b *burst) recordedFailures(r *report) map[string]string {
+	recorded := map[string]string{}
+	f, err := os.Open(b.stack.FailuresFile)
+	if os.IsNotExist(err) {
+		return recorded
+	}
+	if err != nil {
+		r.problem("failures file: %v", err)
+		return recorded
+	}
+	defer func() { _ = f.Close() }()
+	scan := bufio.NewScanner(f)
+	scan.Buffer(nil, 4<<20)
+	for scan.Scan() {
+		var line struct {
+			failures.Failure
+			RequestPayload  *events.S3Event `json:"requestPayload"`
+			ResponsePayload struct {
+				Message string `json:"errorMessage"`
+			} `json:"responsePayload"`
+		}
+		if err := json.Unmarshal(scan.Bytes(), &line); err != nil {
+			r.problem("failures file: line %q: %v", scan.Text(), err)
+			continue
+		}
+		if line.RequestPayload == nil {
+			recorded[line.Key+"\x00"+line.ETag] = line.Reason
+			continue
+		}
+		for _, rec := range line.RequestPayload.Records {
+			key, err := url.QueryUnescape(rec.S3.Object.Key)
+			if err != nil {
+				continue
+			}
+			recorded[key+"\x00"+strings.Trim(rec.S3.Object.ETag, `"`)] = line.ResponsePayload.Message
+		}
+	}
+	if err := scan.Err(); err != nil {
+		r.problem("failures file: %v", err)
+	}
+	return recorded
+}
