@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -17,7 +17,6 @@ import (
 
 	"github.com/s3-image-compressor/s3-image-compressor/function/failures"
 	"github.com/s3-image-compressor/s3-image-compressor/function/storage"
-	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
 
 // report is what the end state holds.
@@ -36,24 +35,24 @@ func (r *report) problem(format string, args ...any) {
 // key that was not deleted has exactly one output made from its last version,
 // or a recorded failure of that version; no output of an older version is
 // left as if it were current.
-func (b *burst) check(ctx context.Context, actions []action) report {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r := report{uploads: b.uploads, redelivered: b.redelivered}
-	outputs := b.outputsBySource(ctx, &r)
-	recorded := b.recordedFailures(&r)
+func (e *env) check(ctx context.Context, actions []action) report {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := report{uploads: e.uploads, redelivered: e.redelivered}
+	outputs := e.outputsBySource(ctx, &r)
+	recorded := e.recordedFailures(&r)
 	for _, a := range actions {
 		if len(a.versions) > 1 {
 			r.overwritten++
 		}
-		latest, uploaded := b.latest[a.key]
+		latest, uploaded := e.latest[a.key]
 		if !uploaded {
 			r.problem("%s: never uploaded", a.key)
 			continue
 		}
-		b.checkSource(ctx, &r, a.key, latest)
+		e.checkSource(ctx, &r, a.key, latest)
 		outs := outputs[a.key]
-		if b.deleted[a.key] {
+		if e.deleted[a.key] {
 			// Deletes are not mirrored (the default): an output made
 			// before the delete stays, one made from another version not.
 			r.deleted++
@@ -84,45 +83,34 @@ func (b *burst) check(ctx context.Context, actions []action) report {
 			r.failures++
 		default:
 			r.lost++
-			r.problem("%s: version %s has neither an output nor a recorded failure; outcomes: %+v", a.key, latest.etag, b.outcomes.For(a.key))
+			r.problem("%s: version %s has neither an output nor a recorded failure; outcomes: %+v", a.key, latest.etag, e.outcomes.For(a.key))
 		}
 	}
 	return r
 }
 
 // checkSource compares the source object with what was uploaded last.
-func (b *burst) checkSource(ctx context.Context, r *report, key string, latest version) {
-	out, err := b.stack.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.stack.SourceBucket), Key: aws.String(key)})
-	if b.deleted[key] {
-		if err == nil {
-			_ = out.Body.Close()
-			r.problem("%s: still in the source bucket after it was deleted", key)
-		} else if !local.IsNotFound(err) {
-			r.problem("%s: %v", key, err)
-		}
-		return
-	}
-	if err != nil {
+func (e *env) checkSource(ctx context.Context, r *report, key string, latest version) {
+	_, data, err := storage.NewSource(e.stack.S3, e.stack.SourceBucket).Get(ctx, key, "", 1<<30)
+	switch {
+	case e.deleted[key] && err == nil:
+		r.problem("%s: still in the source bucket after it was deleted", key)
+	case e.deleted[key] && !errors.Is(err, storage.ErrNotFound):
 		r.problem("source %s: %v", key, err)
-		return
-	}
-	data, err := io.ReadAll(out.Body)
-	_ = out.Body.Close()
-	if err != nil {
+	case e.deleted[key]:
+	case err != nil:
 		r.problem("source %s: %v", key, err)
-		return
-	}
-	if !bytes.Equal(data, latest.data) {
+	case !bytes.Equal(data, latest.data):
 		r.problem("source %s: %d bytes differ from the %d uploaded", key, len(data), len(latest.data))
 	}
 }
 
 // outputsBySource lists the destination bucket and reads each object's
 // provenance, by source key.
-func (b *burst) outputsBySource(ctx context.Context, r *report) map[string][]storage.Provenance {
-	dest := storage.NewDestination(b.stack.S3, b.stack.DestinationBucket)
+func (e *env) outputsBySource(ctx context.Context, r *report) map[string][]storage.Provenance {
+	dest := storage.NewDestination(e.stack.S3, e.stack.DestinationBucket)
 	bySource := map[string][]storage.Provenance{}
-	pages := s3.NewListObjectsV2Paginator(b.stack.S3, &s3.ListObjectsV2Input{Bucket: aws.String(b.stack.DestinationBucket)})
+	pages := s3.NewListObjectsV2Paginator(e.stack.S3, &s3.ListObjectsV2Input{Bucket: aws.String(e.stack.DestinationBucket)})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
@@ -146,9 +134,9 @@ func (b *burst) outputsBySource(ctx context.Context, r *report) map[string][]sto
 
 // recordedFailures reads the failures file: the function's permanent
 // failures and the relay's records of events it gave up on, by key and ETag.
-func (b *burst) recordedFailures(r *report) map[string]string {
+func (e *env) recordedFailures(r *report) map[string]string {
 	recorded := map[string]string{}
-	f, err := os.Open(b.stack.FailuresFile)
+	f, err := os.Open(e.stack.FailuresFile)
 	if os.IsNotExist(err) {
 		return recorded
 	}

@@ -22,6 +22,17 @@ func (c Counts) Add(other Counts) {
 	}
 }
 
+// Since is what c counts beyond before, without the kinds that did not grow.
+func (c Counts) Since(before Counts) Counts {
+	d := Counts{}
+	for kind, n := range c {
+		if n > before[kind] {
+			d[kind] = n - before[kind]
+		}
+	}
+	return d
+}
+
 // String lists the kinds in a stable order: "latency 3, reset_peer 1".
 func (c Counts) String() string {
 	var parts []string

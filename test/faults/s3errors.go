@@ -33,13 +33,14 @@ type S3Errors struct {
 
 	mu     sync.Mutex
 	rate   float64
+	kinds  []string // nil: every kind that fits the request
 	rng    *rand.Rand
 	counts Counts
 }
 
 // StartS3Errors serves on a free 127.0.0.1 port, forwarding to upstream
-// (http://host:port), and fails rate of the requests (0 to 1).
-func StartS3Errors(upstream string, rate float64) (*S3Errors, error) {
+// (http://host:port); it injects nothing until Set.
+func StartS3Errors(upstream string) (*S3Errors, error) {
 	target, err := url.Parse(upstream)
 	if err != nil {
 		return nil, err
@@ -51,7 +52,6 @@ func StartS3Errors(upstream string, rate float64) (*S3Errors, error) {
 	s := &S3Errors{
 		target:   target,
 		listener: ln,
-		rate:     rate,
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), 2)),
 		counts:   Counts{},
 	}
@@ -72,11 +72,12 @@ func StartS3Errors(upstream string, rate float64) (*S3Errors, error) {
 // URL is where clients send their S3 requests.
 func (s *S3Errors) URL() string { return "http://" + s.listener.Addr().String() }
 
-// SetRate changes the share of requests that fail.
-func (s *S3Errors) SetRate(rate float64) {
+// Set makes rate of the requests (0 to 1) fail with one of kinds (SlowDown,
+// Internal, InternalAfter; none: any that fits the request).
+func (s *S3Errors) Set(rate float64, kinds ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rate = rate
+	s.rate, s.kinds = rate, kinds
 }
 
 // Counts returns the errors answered so far.
@@ -110,9 +111,19 @@ func (s *S3Errors) pick(r *http.Request) string {
 	if s.rng.Float64() >= s.rate {
 		return ""
 	}
-	kinds := []string{SlowDown, SlowDown, Internal}
-	if r.Method == http.MethodPut || r.Method == http.MethodDelete || r.Method == http.MethodPost {
-		kinds = append(kinds, InternalAfter)
+	write := r.Method == http.MethodPut || r.Method == http.MethodDelete || r.Method == http.MethodPost
+	allowed := s.kinds
+	if allowed == nil {
+		allowed = []string{SlowDown, SlowDown, Internal, InternalAfter}
+	}
+	var kinds []string
+	for _, k := range allowed {
+		if k != InternalAfter || write {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		return ""
 	}
 	kind := kinds[s.rng.IntN(len(kinds))]
 	s.counts[kind]++
