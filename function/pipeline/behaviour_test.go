@@ -115,10 +115,12 @@ func TestResourceLimits(t *testing.T) {
 		want int64
 	}{
 		{"time from the deadline", imagick.RESOURCE_TIME, 7},
-		{"memory: half of Initialize's", imagick.RESOURCE_MEMORY, testMemory / 2},
-		{"map", imagick.RESOURCE_MAP, testMemory / 4},
-		{"width", imagick.ResourceType(10), 5000},     // WidthResource
-		{"list length", imagick.ResourceType(11), 20}, // ListLengthResource
+		{"memory: a quarter of Initialize's", imagick.RESOURCE_MEMORY, testMemory / 4},
+		{"map: an eighth", imagick.RESOURCE_MAP, testMemory / 8},
+		{"disk: Lambda's /tmp, less a margin", imagick.RESOURCE_DISK, 448 << 20},
+		{"width", imagick.ResourceType(10), 5000}, // WidthResource
+		// ListLengthResource: ImageMagick allows one image fewer than it.
+		{"list length", imagick.ResourceType(11), 21},
 	} {
 		if got := imagick.GetResourceLimit(tc.kind); got != tc.want {
 			t.Errorf("%s: limit %d, want %d", tc.name, got, tc.want)
@@ -326,4 +328,18 @@ func TestWebPSettings(t *testing.T) {
 		t.Error("lossless output is not VP8L")
 	}
 	checkLossless(t, in, lossless)
+}
+
+// TestMemoryBudget: an image whose pixel cache exceeds what ImageMagick may
+// use is refused from its header, saying by how much, instead of failing
+// half-way; exactly the frame limit still decodes.
+func TestMemoryBudget(t *testing.T) {
+	photo := fixture.Pattern(t, "plasma:fractal", 1000, 1000, "JPEG")
+	r := process(t, photo, settings(func(s *config.Settings) { s.Limits.MemoryBytes = 1 << 20 }))
+	if r.Decision != outcome.Rejected || !strings.Contains(r.Reason, "MiB of pixel cache") {
+		t.Errorf("%s (%s), want rejected for its pixel cache (5.5 MiB allowed, about 6 needed)", r.Decision, r.Reason)
+	}
+	if r := process(t, fixture.AnimatedGIF(t, 5), settings(func(s *config.Settings) { s.Limits.MaxFrames = 5 })); r.Decision == outcome.Rejected {
+		t.Errorf("5 frames with a limit of 5: rejected (%s)", r.Reason)
+	}
 }

@@ -47,6 +47,8 @@ func judgeDecode(j *job, warning error) error {
 	switch {
 	case !ok:
 		return fmt.Errorf("decode: %w", warning)
+	case kind == 0:
+		return reject(outcome.ReasonCorrupt, "decode: a warning of a type this build does not know may hide data corruption: %s", msg)
 	case j.inFmt == outcome.JPEG && kind >= imagick.WARNING_CORRUPT_IMAGE:
 		// The wand shows one warning of the highest severity: a libjpeg
 		// warning may be among the others.

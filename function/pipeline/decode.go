@@ -103,7 +103,7 @@ func limit(j *job) error {
 	if n == 0 {
 		return reject(outcome.ReasonCorrupt, "read header: no image in the file")
 	}
-	return nil
+	return fitsMemory(j, mw)
 }
 
 func checkSize(l config.Limits, what string, w, h int) error {
@@ -204,9 +204,9 @@ func read(j *job, data []byte, size string) (warning, err error) {
 		return nil, j.classify("decode", err)
 	}
 	last := mw.GetLastError()
-	if kind, msg, ok := exception(last); ok && kind >= imagick.EXCEPTION_ERROR {
+	if kind, _, ok := exception(last); ok && kind >= imagick.EXCEPTION_ERROR {
 		// The coder failed part-way and returned what it had read.
-		return nil, reject(outcome.ReasonCorrupt, "decode: %s", msg)
+		return nil, j.classify("decode", last)
 	}
 	return last, nil
 }

@@ -178,11 +178,12 @@ func classify(ctx context.Context, what string, err error) error {
 }
 
 // tooLarge recognises limit messages that ImageMagick and libpng throw under
-// other exception types (ImageError "width or height exceeds limit" from the
-// pixel cache, libpng's "exceeds user limit").
+// other exception types (ImageError "width or height exceeds limit" and
+// CacheError "cache resources exhausted" from the pixel cache, libpng's
+// "exceeds user limit").
 func tooLarge(msg string) bool {
 	msg = strings.ToLower(msg)
-	for _, s := range []string{"exceeds limit", "exceeds user limit", "memory allocation failed"} {
+	for _, s := range []string{"exceeds limit", "exceeds user limit", "memory allocation failed", "cache resources exhausted"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
