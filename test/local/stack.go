@@ -45,6 +45,10 @@ type Options struct {
 	// relay, default 2: events, duplicate deliveries and overwrites of one
 	// key then run at once, as they do in Lambda.
 	Functions int
+	// FunctionCommand, given a function process's name ("function-1"),
+	// returns a command it runs under, with the emulator's command line as
+	// its arguments (an entry into a cgroup); nil runs it directly.
+	FunctionCommand func(name string) []string
 	// FunctionS3, given MinIO's endpoint, returns the endpoint the function
 	// processes reach S3 at (a fault proxy in front of MinIO); nil means
 	// MinIO itself. The stack's own client always talks to MinIO.
@@ -363,11 +367,14 @@ func (s *Stack) startRIE(ctx context.Context, name string) (string, *process, er
 		}
 	}
 	addr := hostPort(ports[0])
-	rie, err := startProcess(name, filepath.Join(s.LogDir, name+".log"), filepath.Dir(o.Binaries.Bootstrap), env,
-		o.Binaries.RIE,
+	argv := []string{o.Binaries.RIE,
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", hostPort(ports[1]),
-		o.Binaries.Bootstrap)
+		o.Binaries.Bootstrap}
+	if o.FunctionCommand != nil {
+		argv = append(o.FunctionCommand(name), argv...)
+	}
+	rie, err := startProcess(name, filepath.Join(s.LogDir, name+".log"), filepath.Dir(o.Binaries.Bootstrap), env, argv...)
 	if err != nil {
 		return "", nil, err
 	}
