@@ -38,36 +38,49 @@ const (
 // judgeDecode decides about the warning a successful decode left (nil for
 // none). A JPEG it accepts despite junk between segments or a missing EOI
 // continues as libjpeg read it (jpegLayout.intact), so that a kept original
-// is published with its container intact.
-func judgeDecode(j *job, warning error) error {
+// is published with its container intact. decodeFrom, when not nil, is what
+// the pixels must be decoded from instead: the JPEG with the few missing
+// bytes of a short scan completed by zero bits, as libjpeg-turbo would fill
+// them (jpegli leaves the blocks they belong to grey).
+func judgeDecode(j *job, warning error) (decodeFrom []byte, err error) {
 	if warning == nil {
-		return nil
+		return nil, nil
 	}
 	kind, msg, ok := exception(warning)
 	switch {
 	case !ok:
-		return fmt.Errorf("decode: %w", warning)
+		return nil, fmt.Errorf("decode: %w", warning)
 	case kind == 0:
-		return reject(outcome.ReasonCorrupt, "decode: a warning of a type this build does not know may hide data corruption: %s", msg)
+		return nil, reject(outcome.ReasonCorrupt, "decode: a warning of a type this build does not know may hide data corruption: %s", msg)
 	case j.inFmt == outcome.JPEG && kind >= imagick.WARNING_CORRUPT_IMAGE:
 		// The wand shows one warning of the highest severity: a libjpeg
 		// warning may be among the others.
-		intact, repair, err := judgeJPEG(j.in)
-		if err == nil && repair != "" {
-			j.in, j.repair = intact, joinNonEmpty(j.repair, repair)
+		v, err := judgeJPEG(j.in)
+		if err == nil && v.repair != "" {
+			j.in, j.repair = v.intact, joinNonEmpty(j.repair, v.repair)
 		}
-		return err
+		return v.decodeFrom, err
 	case kind == imagick.WARNING_CORRUPT_IMAGE:
-		return reject(outcome.ReasonCorrupt, "decode: %s", msg)
+		return nil, reject(outcome.ReasonCorrupt, "decode: %s", msg)
 	}
 	// Warnings below that rank are about metadata: EXIF/XMP property parsing
 	// (OptionWarning), XMP not validated (MissingDelegateWarning), libpng and
 	// libtiff on ancillary chunks and tags they ignore (CoderWarning from
 	// PNG, TIFF), an oversized profile (ResourceLimitWarning).
-	return nil
+	return nil, nil
 }
 
-// What libjpeg did, by its warning (jerror.h of libjpeg-turbo).
+// jpegVerdict is judgeJPEG's acceptance: the file as libjpeg reads it, what
+// that changed, and the bytes to decode the pixels from (nil: the file's).
+type jpegVerdict struct {
+	intact     []byte
+	repair     string
+	decodeFrom []byte
+}
+
+// What the JPEG decoder did, by its warning: libjpeg-turbo's (jerror.h), or
+// jpegli's, which the layer's ImageMagick links (its own for the scan data,
+// libjpeg-turbo's table for the rest).
 type jpegEffect int
 
 const (
@@ -84,9 +97,12 @@ var jpegWarnings = []struct {
 }{
 	{"Premature end of JPEG file", jpegRanOut},
 	{"Corrupt JPEG data: premature end of data segment", jpegRanOut},
+	{"Incomplete scan detected", jpegRanOut}, // jpegli: a marker before the scan's last block
 	{"Corrupt JPEG data: bad Huffman code", jpegGuessed},
 	{"Corrupt JPEG data: bad arithmetic code", jpegGuessed},
 	{"Corrupt JPEG data: found marker", jpegGuessed}, // instead of the expected RST: intervals lost
+	{"Invalid restart marker found", jpegGuessed},    // jpegli
+	{"Failed to resync to next restart marker", jpegGuessed},
 	{"Inconsistent progression sequence", jpegGuessed},
 	{"Unknown Adobe color transform code", jpegGuessed}, // the colour transform is guessed
 	{"Corrupt JPEG data: bad ICC marker", jpegHarmless}, // ImageMagick reads the profile itself
@@ -95,12 +111,19 @@ var jpegWarnings = []struct {
 	{"Warning: thumbnail image size does not match data length", jpegHarmless},
 }
 
-var extraneous = regexp.MustCompile(`^Corrupt JPEG data: (\d+) extraneous bytes before marker 0x([0-9a-f]{2})`)
+var (
+	// extraneous matches libjpeg-turbo's and jpegli's report of skipped
+	// bytes: the count and, outside scan data, the marker they preceded.
+	extraneous = regexp.MustCompile(`^(?:Corrupt JPEG data: (\d+) extraneous bytes before marker 0x([0-9a-f]{2})|Skipped (\d+) bytes before (?:marker 0x([0-9a-f]{2})|restart marker))`)
+	// sourceLine is the "lib/jpegli/decode_scan.cc:535: " jpegli puts first.
+	sourceLine = regexp.MustCompile(`^\S+\.cc:\d+: `)
+)
 
 func jpegWarning(msg string) (effect jpegEffect, unused int, marker byte) {
+	msg = sourceLine.ReplaceAllString(msg, "")
 	if m := extraneous.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		b, _ := strconv.ParseUint(m[2], 16, 8)
+		n, _ := strconv.Atoi(m[1] + m[3])
+		b, _ := strconv.ParseUint(m[2]+m[4], 16, 8)
 		return jpegSkipped, n, byte(b)
 	}
 	for _, w := range jpegWarnings {
@@ -112,13 +135,13 @@ func jpegWarning(msg string) (effect jpegEffect, unused int, marker byte) {
 }
 
 // judgeJPEG reads every warning of the decode and rejects the file when the
-// decoder invented pixels; otherwise it returns the file as libjpeg read it.
-func judgeJPEG(data []byte) (intact []byte, repair string, err error) {
+// decoder invented pixels.
+func judgeJPEG(data []byte) (jpegVerdict, error) {
 	layout := layoutJPEG(data)
 	ranOut, skipped := "", ""
 	for _, w := range readExceptions(data, "jpeg:size", scanOnly) {
 		if w.kind >= imagick.EXCEPTION_ERROR {
-			return nil, "", reject(outcome.ReasonCorrupt, "decode: %s", w.msg)
+			return jpegVerdict{}, reject(outcome.ReasonCorrupt, "decode: %s", w.msg)
 		}
 		if w.kind != imagick.WARNING_CORRUPT_IMAGE {
 			continue
@@ -129,14 +152,14 @@ func judgeJPEG(data []byte) (intact []byte, repair string, err error) {
 				ranOut = w.msg
 			}
 		case jpegGuessed:
-			return nil, "", reject(outcome.ReasonCorrupt, "decode: %s: libjpeg cannot decode the data there and fills in the rest", w.msg)
+			return jpegVerdict{}, reject(outcome.ReasonCorrupt, "decode: %s: libjpeg cannot decode the data there and fills in the rest", w.msg)
 		case jpegSkipped:
 			if !layout.hasJunk(unused, marker) && unused > jpegUnusedBytes {
-				return nil, "", reject(outcome.ReasonCorrupt, "decode: %s: a scan ended with that much of its data unread, so it did not decode as it was written", w.msg)
+				return jpegVerdict{}, reject(outcome.ReasonCorrupt, "decode: %s: a scan ended with that much of its data unread, so it did not decode as it was written", w.msg)
 			}
 			skipped = w.msg
 		case jpegUnknown:
-			return nil, "", reject(outcome.ReasonCorrupt, "decode: %s (a libjpeg warning this pipeline does not know)", w.msg)
+			return jpegVerdict{}, reject(outcome.ReasonCorrupt, "decode: %s (a libjpeg warning this pipeline does not know)", w.msg)
 		}
 	}
 	// A file cut between scans, or scans skipped with junk or a segment
@@ -144,20 +167,23 @@ func judgeJPEG(data []byte) (intact []byte, repair string, err error) {
 	// blurred or colourless image.
 	if why := joinNonEmpty(ranOut, skipped, layout.brokenWhy); why != "" {
 		if missing := layout.missingScans(); missing != "" {
-			return nil, "", reject(outcome.ReasonCorrupt, "decode: %s: scans are missing (%s), so the image shows less than it was encoded with", why, missing)
+			return jpegVerdict{}, reject(outcome.ReasonCorrupt, "decode: %s: scans are missing (%s), so the image shows less than it was encoded with", why, missing)
 		}
 	}
 	// Zero bytes where each stretch of scan data stops: if libjpeg still runs
 	// out, some stretch lacks more than that, and the rows after it are grey.
+	var v jpegVerdict
 	if ranOut != "" {
-		for _, w := range readExceptions(layout.padded(data, jpegShortfallBytes), "jpeg:size", scanOnly) {
+		padded := layout.padded(data, jpegShortfallBytes)
+		for _, w := range readExceptions(padded, "jpeg:size", scanOnly) {
 			if effect, _, _ := jpegWarning(w.msg); effect == jpegRanOut {
-				return nil, "", reject(outcome.ReasonCorrupt, "decode: %s: more than %d bytes of image data are missing, and libjpeg fills the rest with grey", ranOut, jpegShortfallBytes)
+				return jpegVerdict{}, reject(outcome.ReasonCorrupt, "decode: %s: more than %d bytes of image data are missing, and libjpeg fills the rest with grey", ranOut, jpegShortfallBytes)
 			}
 		}
+		v.decodeFrom = padded
 	}
-	intact, repair = layout.intact(data)
-	return intact, repair, nil
+	v.intact, v.repair = layout.intact(data)
+	return v, nil
 }
 
 func joinNonEmpty(parts ...string) string {

@@ -77,12 +77,18 @@ func TestBenignDamage(t *testing.T) {
 				t.Fatalf("rejected (%s); the decoder reads every pixel of this file", got.Reason)
 			}
 			checkInvariants(t, damaged, got)
-			a, b := readBack(t, want.Output), readBack(t, got.Output)
-			if diff, d := a.CompareImages(b, imagick.METRIC_ABSOLUTE_ERROR); d != 0 {
-				t.Errorf("%g pixels differ from the clean file's output", d)
-				diff.Destroy()
-			} else {
-				diff.Destroy()
+			// The defect's bytes can make re-encoding not smaller, so the
+			// damaged file is kept where the clean one was compressed: its
+			// pixels are then the clean file's own.
+			clean := want.Output
+			if got.Decision == outcome.KeptOriginal && want.Decision != outcome.KeptOriginal {
+				clean = tc.clean
+			}
+			a, b := readBack(t, clean), readBack(t, got.Output)
+			diff, d := a.CompareImages(b, imagick.METRIC_ABSOLUTE_ERROR)
+			diff.Destroy()
+			if d != 0 {
+				t.Errorf("%g pixels differ from the clean file's (%s, damaged %s)", d, want.Decision, got.Decision)
 			}
 		})
 	}

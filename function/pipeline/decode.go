@@ -175,8 +175,14 @@ func decode(j *job) error {
 	if err != nil {
 		return err
 	}
-	if err := judgeDecode(j, warning); err != nil {
+	decodeFrom, err := judgeDecode(j, warning)
+	if err != nil {
 		return err
+	}
+	if decodeFrom != nil {
+		if _, err := read(j, decodeFrom, size); err != nil {
+			return err
+		}
 	}
 	mw := j.mw
 	if err := sameFormat(mw, j.inFmt); err != nil {

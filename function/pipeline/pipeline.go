@@ -211,8 +211,8 @@ type job struct {
 	// in is the upload; after decode, the part of a damaged one that the
 	// decoder read (an intact container for strip and the encoders).
 	in       []byte
-	size     int    // bytes of the upload
-	repair   string // how decode completed in from a damaged upload ("" if it did not)
+	size     int             // bytes of the upload
+	repair   string          // how decode completed in from a damaged upload ("" if it did not)
 	s        config.Settings // for an output: config.Settings.ForOutput
 	readable map[outcome.Format]bool
 

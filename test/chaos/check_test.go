@@ -118,14 +118,14 @@ func (e *env) outputsBySource(ctx context.Context, r *report) map[string][]stora
 			return bySource
 		}
 		for _, obj := range page.Contents {
-			p, ok, err := dest.Provenance(ctx, aws.ToString(obj.Key))
+			cur, err := dest.Current(ctx, aws.ToString(obj.Key))
 			switch {
 			case err != nil:
 				r.problem("destination %s: %v", aws.ToString(obj.Key), err)
-			case !ok:
+			case !cur.Ours:
 				r.problem("destination %s: no provenance: the compressor did not write it", aws.ToString(obj.Key))
 			default:
-				bySource[p.SourceKey] = append(bySource[p.SourceKey], p)
+				bySource[cur.Provenance.SourceKey] = append(bySource[cur.Provenance.SourceKey], cur.Provenance)
 			}
 		}
 	}

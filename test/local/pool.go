@@ -28,9 +28,9 @@ type Pool struct {
 	client *http.Client
 	free   chan *function
 	size   int
-	mu   sync.Mutex
-	busy map[*function]bool
-	all  []*function
+	mu     sync.Mutex
+	busy   map[*function]bool
+	all    []*function
 }
 
 // function is one emulator and its bootstrap.
