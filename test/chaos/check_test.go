@@ -34,7 +34,8 @@ func (r *report) problem(format string, args ...any) {
 // source object is byte for byte its last upload (or gone, if deleted); every
 // key that was not deleted has exactly one output made from its last version,
 // or a recorded failure of that version; no output of an older version is
-// left as if it were current.
+// left as if it were current, and none of a deleted upload (the stack
+// mirrors deletes).
 func (e *env) check(ctx context.Context, actions []action) report {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -53,14 +54,10 @@ func (e *env) check(ctx context.Context, actions []action) report {
 		e.checkSource(ctx, &r, a.key, latest)
 		outs := outputs[a.key]
 		if e.deleted[a.key] {
-			// Deletes are not mirrored (the default): an output made
-			// before the delete stays, one made from another version not.
 			r.deleted++
 			for _, p := range outs {
-				if p.SourceETag != latest.etag {
-					r.stale++
-					r.problem("%s (deleted): output of version %s, which was never the last", a.key, p.SourceETag)
-				}
+				r.stale++
+				r.problem("%s: deleted after its upload, but an output of its version %s is still there", a.key, p.SourceETag)
 			}
 			continue
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/faults"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
@@ -56,9 +57,14 @@ func startEnv(t *testing.T, n int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = stackLog.Close() })
+	// Deletes mirrored: then no output may outlive its upload or stand for
+	// a newer version that was rejected.
+	settings := config.Default()
+	settings.MirrorDeletes = true
 	e.stack, err = local.Start(t.Context(), local.Options{
 		Binaries:   bins,
 		StateDir:   state,
+		Settings:   settings,
 		Functions:  n,
 		Log:        stackLog,
 		OnOutcome:  e.outcomes.Add,
