@@ -21,7 +21,7 @@ import (
 )
 
 // quantumBytes is the size of one channel of one pixel in ImageMagick's
-// pixel cache: 2 in the layer's Q16 build without HDRI.
+// pixel cache: 1 in the layer's Q8 build.
 const quantumBytes = int64(C.sizeof_Quantum)
 
 // imagick v3.7.2 names only the resource types ImageMagick 6 had; ImageMagick
