@@ -24,37 +24,15 @@ const parallel = 6
 // and its CPU share, with the default timeout: each is compressed, kept or
 // rejected with a reason, and the kernel kills nothing.
 func TestLargestImagesAt256MB(t *testing.T) {
-	root, err := local.FindRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := t.TempDir()
-	bins, err := local.Prepare(t.Context(), root, filepath.Join(state, "bin"), testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defaults := envconfig.Default("test")
+	e := newShaped(t)
 	start := time.Now()
-	images, err := lambda.Largest(t.Context(), config.Default().Limits, bins.Magick())
+	images, err := lambda.Largest(t.Context(), config.Default().Limits, e.bins.Magick())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d images ready in %s (cached under $S3IC_CACHE/lambda-images)", len(images), time.Since(start).Round(time.Second))
-	results, err := lambda.Run(t.Context(), lambda.Options{
-		Binaries: bins,
-		StateDir: state,
-		MemoryMB: defaults.MemorySize,
-		Timeout:  time.Duration(defaults.TimeoutSeconds) * time.Second,
-		Parallel: parallel,
-		Log:      stackLog(t, state),
-	}, images)
-	if errors.Is(err, lambda.ErrNoCgroups) {
-		t.Skipf("cannot run Lambda-shaped environments here: %v (the test needs root and cgroup v1 memory and cpu, or a delegated cgroup v2)", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("at %d MB, %.3f of a core, timeout %ds:\n%s", defaults.MemorySize, lambda.CPU(defaults.MemorySize), defaults.TimeoutSeconds, lambda.Table(results))
+	results := e.run(t, config.Default(), parallel, images)
+	t.Logf("at %d MB, %.3f of a core, timeout %ds:\n%s", e.defaults.MemorySize, lambda.CPU(e.defaults.MemorySize), e.defaults.TimeoutSeconds, lambda.Table(results))
 	for _, r := range results {
 		switch {
 		case r.OOMKills > 0 || r.Exited != "":
@@ -65,6 +43,51 @@ func TestLargestImagesAt256MB(t *testing.T) {
 			t.Errorf("%s: %s after %d invocations (%s); want it compressed, kept or rejected with a reason within the timeout", r.Image, r.Decision, r.Attempts, r.Reason)
 		}
 	}
+}
+
+// shaped is what a Lambda-shaped run needs: the checkout, a state
+// directory, the programs, and the function's defaults (memory, timeout).
+type shaped struct {
+	root, state string
+	bins        local.Binaries
+	defaults    envconfig.Environment
+}
+
+func newShaped(t *testing.T) *shaped {
+	t.Helper()
+	root, err := local.FindRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	bins, err := local.Prepare(t.Context(), root, filepath.Join(state, "bin"), testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &shaped{root: root, state: state, bins: bins, defaults: envconfig.Default("test")}
+}
+
+// run sends images through parallel environments at the default memory
+// size, CPU share and timeout; where this machine cannot make them, the
+// test says so and skips.
+func (e *shaped) run(t *testing.T, settings config.Settings, parallel int, images []lambda.Image) []lambda.Result {
+	t.Helper()
+	results, err := lambda.Run(t.Context(), lambda.Options{
+		Binaries: e.bins,
+		StateDir: e.state,
+		MemoryMB: e.defaults.MemorySize,
+		Timeout:  time.Duration(e.defaults.TimeoutSeconds) * time.Second,
+		Parallel: parallel,
+		Log:      stackLog(t, e.state),
+		Settings: settings,
+	}, images)
+	if errors.Is(err, lambda.ErrNoCgroups) {
+		t.Skipf("cannot run Lambda-shaped environments here: %v (the test needs root and cgroup v1 memory and cpu, or a delegated cgroup v2)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return results
 }
 
 // stackLog is a file in the state directory for the stack's own messages

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 	"github.com/s3-image-compressor/s3-image-compressor/test/local"
 )
@@ -39,7 +40,8 @@ type Options struct {
 	// their CPU shares together must fit the machine, or the times mean
 	// nothing.
 	Parallel int
-	Log      io.Writer // the stack's own messages; nil discards
+	Log      io.Writer       // the stack's own messages; nil discards
+	Settings config.Settings // the zero value means config.Default()
 }
 
 // CPU is the share of a core Lambda gives a function of memoryMB.
@@ -59,6 +61,7 @@ type Result struct {
 	Reason   string
 	Millis   int64 // the function's time for the record that finished it
 	Attempts int   // invocations, retries included
+	BytesOut int64 // written, all outputs together
 	// RSSPeak is the bootstrap's peak resident set size while it ran this
 	// image; CgroupPeak the environment's highest memory use (page cache,
 	// such as that of ImageMagick's disk cache, included), HitLimit how
@@ -103,6 +106,7 @@ func Run(ctx context.Context, o Options, images []Image) ([]Result, error) {
 		Functions:       o.Parallel,
 		FunctionCommand: func(name string) []string { return groups[name].command() },
 		Log:             o.Log,
+		Settings:        o.Settings,
 		OnOutcome:       outcomes.Add,
 	})
 	if err != nil {
@@ -152,7 +156,7 @@ func runWave(ctx context.Context, stack *local.Stack, outcomes *local.Recorder, 
 			all := outcomes.For(key(im))
 			if n := len(all); n > 0 && !(all[n-1].Decision == outcome.Failed && all[n-1].Retry) {
 				last := all[n-1]
-				r.Decision, r.Reason, r.Millis, r.Attempts = last.Decision, last.Reason, last.Millis, n
+				r.Decision, r.Reason, r.Millis, r.Attempts, r.BytesOut = last.Decision, last.Reason, last.Millis, n, last.BytesOut
 				break
 			}
 			if waitCtx.Err() != nil {
