@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"math"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
 
@@ -50,14 +51,34 @@ func fitsMemory(j *job, mw *imagick.MagickWand) error {
 	if memory == 0 {
 		return nil // an explicit Limits.MemoryBytes: the rest is the caller's
 	}
-	if need := wholeImageBuffer(j, largest); need > 0 {
-		left := memory - b.heap - b.mapped - int64(len(j.in)) - runtimeReserve
-		if need > left {
-			return reject(outcome.ReasonTooLarge, "its decoder holds the whole image at once, %d MiB, and %d MiB of the function's %d MiB are left for that",
-				need>>20, max(0, left)>>20, memory>>20)
-		}
+	// An image that does not compress (noise, an already tight file) is
+	// encoded to about its own size, held in ImageMagick's blob and then in
+	// Go: a 49 MiB noisy JPEG got the function killed at 256 MB.
+	left := memoryLeft(j)
+	if output := 2 * int64(len(j.in)); output > left {
+		return reject(outcome.ReasonTooLarge, "its encoded output, which for a file that does not compress is about its %d MiB, is held twice, %d MiB, and %d MiB of the function's %d MiB are left for that",
+			len(j.in)>>20, output>>20, max(0, left)>>20, memory>>20)
+	}
+	if need := wholeImageBuffer(j, largest); need > left {
+		return reject(outcome.ReasonTooLarge, "its decoder holds the whole image at once, %d MiB, and %d MiB of the function's %d MiB are left for that",
+			need>>20, max(0, left)>>20, memory>>20)
 	}
 	return nil
+}
+
+// memoryLeft is what the function's memory leaves beside ImageMagick's
+// budget, the upload and the runtime: room for decoder buffers and encoded
+// outputs. Without a memory size (the CLI, an explicit Limits.MemoryBytes)
+// there is no bound.
+func memoryLeft(j *job) int64 {
+	state.Lock()
+	memory := state.memoryBytes
+	state.Unlock()
+	if memory == 0 || j.s.Limits.MemoryBytes > 0 {
+		return math.MaxInt64
+	}
+	b := pixelBudget(j.s.Limits)
+	return memory - b.heap - b.mapped - int64(len(j.in)) - runtimeReserve
 }
 
 // channels is how many samples per pixel ImageMagick's pixel cache keeps for
@@ -97,12 +118,18 @@ func wholeImageBuffer(j *job, pixels int64) int64 {
 		return pixels * 6
 	case outcome.PNG:
 		if len(j.in) > 28 && j.in[28] == 1 { // IHDR's interlace method: Adam7
-			depth, colourType, _ := pngIHDR(j.in)
-			samples := map[byte]int64{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colourType]
-			return pixels * samples * max(1, int64(depth)/8)
+			return pngRawBytes(j.in, pixels)
 		}
 	}
 	return 0
+}
+
+// pngRawBytes is the size of a PNG's rows of that many pixels at the depth
+// and colour type its header declares.
+func pngRawBytes(png []byte, pixels int64) int64 {
+	depth, colourType, _ := pngIHDR(png)
+	samples := map[byte]int64{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colourType]
+	return pixels * samples * max(1, int64(depth)/8)
 }
 
 // tiffStripBytes is the size of the largest piece of the first image of a
