@@ -61,11 +61,12 @@ diff: deps ## Compare ENV with a saved template offline: make diff TEMPLATE=file
 	$(CDK) diff -c env=$(ENV) -c skipBundling=true --template "$(TEMPLATE)"
 
 ##@ Developing it
-.PHONY: test unit race vet lint cdk-check fuzz e2e snapshot bench
-test: packages deps magick tools vet lint unit race cdk-check fuzz e2e browser ## Everything CI runs: vet, lint, unit, race, snapshot, fuzz, end-to-end and browser tests
+.PHONY: test unit race vet lint cdk-check fuzz e2e faults lambda chaos snapshot bench
+test: packages deps magick tools vet lint unit race cdk-check fuzz e2e faults lambda browser ## Everything CI runs: vet, lint, unit, race, snapshot, fuzz, end-to-end, fault, 256 MB and browser tests
 
+# The stack's own tests (end to end, faults, 256 MB) have their targets.
 unit: packages magick ## Unit, snapshot and layer tests of every module
-	for m in $(MODULES); do (cd $$m && go test -count=1 $$(go list ./... | grep -v /e2e)); done
+	for m in $(MODULES); do (cd $$m && go test -count=1 $$(go list ./... | grep -v -e /e2e -e /chaos -e /lambda$$)); done
 	node --test .github/scripts/
 
 race: magick ## The race detector over the handler, storage, failures and the local relay
@@ -90,6 +91,17 @@ fuzz: magick ## A bounded run of the pipeline fuzzer, seeded with the corpus (FU
 
 e2e: magick emulators ## End-to-end tests through MinIO and the runtime emulator
 	cd test && go test -count=1 -timeout 20m ./e2e/
+
+faults: magick emulators ## Each fault between the functions and S3, then a burst of 1000 uploads under all of them
+	cd test && go test -count=1 -v -timeout 30m ./chaos/
+
+lambda: magick emulators ## The largest image of each limit and format through the bootstrap at 256 MB and its CPU share (root)
+	cd test && go test -count=1 -v -timeout 60m ./lambda/
+
+UPLOADS ?= 5000
+DURATION ?= 10m
+chaos: magick emulators ## The burst at any size: make chaos UPLOADS=5000 DURATION=10m
+	cd test && CHAOS_UPLOADS=$(UPLOADS) CHAOS_DURATION=$(DURATION) go test -count=1 -v -timeout 3h -run TestBurst ./chaos/
 
 .PHONY: browser viewer-screenshot
 browser: packages deps magick emulators bin/local ## The viewer page in headless Chromium: upload, compare, keyboard, 360 px (screenshots in test-results/viewer)

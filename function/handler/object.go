@@ -76,7 +76,10 @@ func (h *Handler) Object(ctx context.Context, key, etag string) outcome.Record {
 	defer img.Close()
 	o.FormatIn = img.Format()
 	if reason := img.Rejection(); reason != "" {
-		return h.giveUp(ctx, o, outcome.Rejected, reason)
+		for _, sl := range slots {
+			sl.result = outcome.Output{Key: sl.current.Key, Decision: outcome.Rejected, Reason: reason}
+		}
+		return h.dropSuperseded(ctx, h.giveUp(ctx, o, outcome.Rejected, reason), slots)
 	}
 	for _, sl := range missing {
 		if err := h.make(ctx, &o, img, sl); err != nil {
@@ -85,7 +88,44 @@ func (h *Handler) Object(ctx context.Context, key, etag string) outcome.Record {
 		}
 	}
 	o.Outputs = results(slots)
-	return h.conclude(ctx, o)
+	return h.dropSuperseded(ctx, h.conclude(ctx, o), slots)
+}
+
+// dropSuperseded deletes, with mirrorDeletes, the output an older version of
+// the source left at the key of an output this version does not have
+// (rejected): it would otherwise stand for the upload that replaced it, as
+// if that were its output. A newer upload since, or a write of the key
+// since, leaves it to that upload's event. Without mirrorDeletes the
+// function may not delete, and the older output stays, as a deleted
+// upload's does.
+func (h *Handler) dropSuperseded(ctx context.Context, o outcome.Record, slots []*slot) outcome.Record {
+	if !h.Settings.MirrorDeletes {
+		return o
+	}
+	dropped := false
+	for _, sl := range slots {
+		cur := sl.current
+		if sl.result.Decision != outcome.Rejected || !cur.Ours || cur.Provenance.SourceBucket != o.Bucket ||
+			cur.Provenance.SourceKey != o.Key || cur.Provenance.SourceETag == o.ETag {
+			continue
+		}
+		if now, err := h.Source.Head(ctx, o.Key); err != nil || now.ETag != o.ETag {
+			continue
+		}
+		out, err := h.deleteOutput(ctx, cur)
+		if err != nil {
+			return failed(o, err)
+		}
+		if out.Decision == outcome.Deleted {
+			out.Reason = outcome.Because(outcome.ReasonSuperseded, fmt.Sprintf("made from version %s, replaced by version %s, which is rejected (%s)",
+				cur.Provenance.SourceETag, o.ETag, sl.result.Reason))
+			sl.result, dropped = out, true
+		}
+	}
+	if dropped {
+		o.Outputs = results(slots)
+	}
+	return o
 }
 
 // check reads what key holds for sl; an output of the same source version

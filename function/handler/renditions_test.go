@@ -424,3 +424,35 @@ func TestKeyTakenByAnotherUpload(t *testing.T) {
 		t.Errorf("%s names source %q, want uploads/a.jpeg", shared, got)
 	}
 }
+
+// TestRejectedVersionSupersedesOlderOutputs: with mirrorDeletes, an upload
+// replaced by a file that is rejected loses its outputs, which would stand
+// for the rejected file; without, they stay, as a deleted upload's do.
+func TestRejectedVersionSupersedesOlderOutputs(t *testing.T) {
+	for _, mirror := range []bool{true, false} {
+		e := newEnv(t, withSettings(func(s *config.Settings) { renditions(t)(s); s.MirrorDeletes = mirror }))
+		if _, err := e.handle(t, context.Background(), s3Event(t, e.upload(t, "uploads/a.jpg", photo(t), nil))); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := e.handle(t, context.Background(), s3Event(t, e.upload(t, "uploads/a.jpg", []byte("not an image"), nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := resp.Records[0]
+		if o.Decision != outcome.Rejected {
+			t.Fatalf("mirrorDeletes %v: %+v, want the new version rejected", mirror, o)
+		}
+		left := 0
+		for _, key := range keysOf(e.settings, "a") {
+			if _, ok := e.s3.Head(t, dstBucket, key); ok {
+				left++
+			}
+		}
+		switch {
+		case mirror && (left != 0 || len(o.Outputs) != len(e.settings.Outputs) || outcome.Word(o.Outputs[0].Reason) != outcome.ReasonSuperseded):
+			t.Errorf("mirrorDeletes: %d older outputs left, outputs %+v; want every one deleted as superseded", left, o.Outputs)
+		case !mirror && left != len(e.settings.Outputs):
+			t.Errorf("without mirrorDeletes: %d of %d older outputs left, want all (the function may not delete)", left, len(e.settings.Outputs))
+		}
+	}
+}

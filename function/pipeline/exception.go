@@ -1,10 +1,47 @@
 package pipeline
 
+/*
+#cgo pkg-config: MagickCore
+#include <stdlib.h>
+#include <MagickCore/MagickCore.h>
+
+// readExceptions decodes a blob as a wand would and returns every exception
+// the read threw, one "severity<TAB>reason" line each, in the order thrown.
+// option/value sets one read option (NULL for none).
+static char *readExceptions(const void *blob, size_t length, const char *option,
+  const char *value)
+{
+  ImageInfo *info = AcquireImageInfo();
+  ExceptionInfo *exception = AcquireExceptionInfo();
+  if (option != NULL)
+    (void) SetImageOption(info, option, value);
+  Image *images = BlobToImage(info, blob, length, exception);
+  if (images != NULL)
+    images = DestroyImageList(images);
+  info = DestroyImageInfo(info);
+  char *lines = AcquireString("");
+  LinkedListInfo *list = (LinkedListInfo *) exception->exceptions;
+  ResetLinkedListIterator(list);
+  const ExceptionInfo *p;
+  while ((p = (const ExceptionInfo *) GetNextValueInLinkedList(list)) != NULL) {
+    char line[MagickPathExtent];
+    (void) FormatLocaleString(line, MagickPathExtent, "%d\t%s\n", (int) p->severity,
+      p->reason != NULL ? p->reason : "");
+    (void) ConcatenateString(&lines, line);
+  }
+  exception = DestroyExceptionInfo(exception);
+  return lines;
+}
+*/
+import "C"
+
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"unsafe"
 
 	"gopkg.in/gographics/imagick.v3/imagick"
 
@@ -35,11 +72,47 @@ func exception(err error) (kind imagick.ExceptionType, msg string, ok bool) {
 	}
 	name, msg, _ := strings.Cut(mwe.Error(), ": ")
 	kind = exceptionKinds[name]
+	return kind, readable(msg), true
+}
+
+// readable drops the "@ error/file.c/Function/line" location and the empty
+// file name of blobs from an ImageMagick message.
+func readable(msg string) string {
 	if i := strings.Index(msg, " @ "); i >= 0 {
 		msg = msg[:i]
 	}
-	msg = strings.TrimSpace(strings.ReplaceAll(msg, "`'", ""))
-	return kind, msg, true
+	return strings.TrimSpace(strings.ReplaceAll(msg, "`'", ""))
+}
+
+// thrown is one exception of a read.
+type thrown struct {
+	kind imagick.ExceptionType
+	msg  string
+}
+
+// readExceptions decodes data once more, outside any wand, to learn every
+// exception the read throws: a wand reports only the first of the highest
+// severity, which can hide the warning that matters behind a harmless one.
+// option and value set one read option ("jpeg:size"; "" for none).
+func readExceptions(data []byte, option, value string) []thrown {
+	var copt, cval *C.char
+	if option != "" {
+		copt, cval = C.CString(option), C.CString(value)
+		defer C.free(unsafe.Pointer(copt))
+		defer C.free(unsafe.Pointer(cval))
+	}
+	lines := C.readExceptions(unsafe.Pointer(unsafe.SliceData(data)), C.size_t(len(data)), copt, cval)
+	defer C.RelinquishMagickMemory(unsafe.Pointer(lines))
+	var all []thrown
+	for line := range strings.Lines(C.GoString(lines)) {
+		severity, msg, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
+		n, err := strconv.Atoi(severity)
+		if err != nil {
+			continue
+		}
+		all = append(all, thrown{imagick.ExceptionType(n), readable(msg)})
+	}
+	return all
 }
 
 // family strips the severity from an exception type: ImageMagick numbers
@@ -105,50 +178,15 @@ func classify(ctx context.Context, what string, err error) error {
 }
 
 // tooLarge recognises limit messages that ImageMagick and libpng throw under
-// other exception types (ImageError "width or height exceeds limit" from the
-// pixel cache, libpng's "exceeds user limit").
+// other exception types (ImageError "width or height exceeds limit" and
+// CacheError "cache resources exhausted" from the pixel cache, libpng's
+// "exceeds user limit").
 func tooLarge(msg string) bool {
 	msg = strings.ToLower(msg)
-	for _, s := range []string{"exceeds limit", "exceeds user limit", "memory allocation failed"} {
+	for _, s := range []string{"exceeds limit", "exceeds user limit", "memory allocation failed", "cache resources exhausted"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// decodeWarning decides about the warning a successful decode left behind.
-// ImageMagick returns an image for many damaged files and reports the damage
-// only as a warning; libjpeg in particular "recovers" truncated or corrupt
-// data into grey or black blocks. The rules:
-//
-//   - any error severity (a partial image was returned): rejected;
-//   - CorruptImageWarning, from any coder (libjpeg's "Corrupt JPEG data: ...",
-//     "Premature end of JPEG file", "Invalid SOS parameters", ...): rejected;
-//   - for JPEG, a warning of a type ImageMagick ranks above
-//     CorruptImageWarning: rejected, because the wand reports only the
-//     highest-ranked warning and this one could hide data corruption (the
-//     project's build emits none while reading JPEG);
-//   - every other warning is harmless and ignored: OptionWarning (EXIF/XMP
-//     property parsing), MissingDelegateWarning (XMP is not validated without
-//     libxml), CoderWarning from libpng/libtiff about ancillary chunks and
-//     tags (e.g. an invalid iCCP, which is then ignored), ResourceLimitWarning
-//     about an oversized profile.
-func decodeWarning(mw *imagick.MagickWand, f outcome.Format) error {
-	err := mw.GetLastError()
-	if err == nil {
-		return nil
-	}
-	kind, msg, ok := exception(err)
-	switch {
-	case !ok:
-		return fmt.Errorf("decode: %w", err)
-	case kind == 0:
-		return reject(outcome.ReasonCorrupt, "decode: a warning of a type this build does not know may hide data corruption: %s", msg)
-	case kind >= imagick.EXCEPTION_ERROR, kind == imagick.WARNING_CORRUPT_IMAGE:
-		return reject(outcome.ReasonCorrupt, "decode: %s", msg)
-	case f == outcome.JPEG && kind > imagick.WARNING_CORRUPT_IMAGE:
-		return reject(outcome.ReasonCorrupt, "decode: a %s warning may hide data corruption: %s", kind.String(), msg)
-	}
-	return nil
 }

@@ -20,6 +20,10 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
 )
 
+// quantumBytes is the size of one channel of one pixel in ImageMagick's
+// pixel cache: 1 in the layer's Q8 build.
+const quantumBytes = int64(C.sizeof_Quantum)
+
 // imagick v3.7.2 names only the resource types ImageMagick 6 had; ImageMagick
 // 7 adds width, height and list length, which bound a decode before it starts.
 const (
@@ -56,7 +60,8 @@ var (
 // build the project expects: the allowlisted coders present, the dangerous
 // ones absent. memoryBytes is the memory the process may use (the Lambda's
 // AWS_LAMBDA_FUNCTION_MEMORY_SIZE in bytes, 0 if unknown); when a Settings'
-// Limits.MemoryBytes is 0, half of it is ImageMagick's pixel-cache budget.
+// Limits.MemoryBytes is 0, ImageMagick's pixel budget comes from it
+// (pixelBudget).
 func Initialize(memoryBytes int64) error {
 	if memoryBytes < 0 {
 		return fmt.Errorf("pipeline: memory size %d is negative", memoryBytes)
@@ -112,32 +117,60 @@ func readableFormats() (map[outcome.Format]bool, error) {
 	return state.inputFormats, nil
 }
 
+// budget is what ImageMagick may use for pixels: bytes in its heap, in
+// anonymous maps (the policy maps the pixel cache anonymously, so that is
+// memory too), and on disk. Zero values are unbounded (the policy's
+// ceilings apply).
+type budget struct{ heap, mapped, disk int64 }
+
+// lambdaTmpBytes is the pixel cache's share of Lambda's /tmp: its default
+// 512 MB, less room for anything else written there.
+const lambdaTmpBytes = 448 << 20
+
+// pixelBudget splits the memory a process may use (Initialize's memory
+// size): a quarter for ImageMagick's heap and an eighth for its maps; the
+// rest stays for the Go heap (the upload and its encoded output), the
+// libraries and the decoders that allocate outside ImageMagick's accounting
+// (libwebp and libheif decode a whole image into one buffer), and the page
+// cache of the disk cache, which lives in Lambda's /tmp. Limits.MemoryBytes
+// sets the heap share instead, with maps half of it and four times it on
+// disk. Measured at 256 MB by test/lambda: a larger share gets the
+// function killed by the kernel on the largest images the limits allow.
+func pixelBudget(l config.Limits) budget {
+	state.Lock()
+	memory := state.memoryBytes
+	state.Unlock()
+	switch {
+	case l.MemoryBytes > 0:
+		return budget{l.MemoryBytes, l.MemoryBytes / 2, 4 * l.MemoryBytes}
+	case memory > 0:
+		return budget{memory / 4, memory / 8, lambdaTmpBytes}
+	}
+	return budget{}
+}
+
+func (b budget) bounded() bool { return b.heap > 0 }
+
+func (b budget) total() int64 { return b.heap + b.mapped + b.disk }
+
 // applyLimits sets ImageMagick's process-wide resource limits from the
 // settings and the time left before ctx's deadline. ImageMagick takes the
 // smaller of a limit and the policy's ceiling, so a setting can tighten the
 // policy but never loosen it.
 func applyLimits(ctx context.Context, l config.Limits) error {
-	state.Lock()
-	mem := l.MemoryBytes
-	if mem == 0 {
-		mem = state.memoryBytes / 2
-	}
-	state.Unlock()
-
 	limits := []resourceLimit{
 		{"width", resourceWidth, uint64(l.MaxDimension)},
 		{"height", resourceHeight, uint64(l.MaxDimension)},
 		{"area", imagick.RESOURCE_AREA, uint64(l.MaxPixels)},
-		{"list-length", resourceListLength, uint64(l.MaxFrames)},
+		// ImageMagick allows fewer images than its list-length limit.
+		{"list-length", resourceListLength, uint64(l.MaxFrames) + 1},
 		{"time", imagick.RESOURCE_TIME, timeLimit(ctx)},
 	}
-	if mem > 0 {
-		// The policy maps the pixel cache anonymously, so "map" is memory
-		// too: half the budget again, then disk.
+	if b := pixelBudget(l); b.bounded() {
 		limits = append(limits,
-			resourceLimit{"memory", imagick.RESOURCE_MEMORY, uint64(mem)},
-			resourceLimit{"map", imagick.RESOURCE_MAP, uint64(mem / 2)},
-			resourceLimit{"disk", imagick.RESOURCE_DISK, uint64(4 * mem)},
+			resourceLimit{"memory", imagick.RESOURCE_MEMORY, uint64(b.heap)},
+			resourceLimit{"map", imagick.RESOURCE_MAP, uint64(b.mapped)},
+			resourceLimit{"disk", imagick.RESOURCE_DISK, uint64(b.disk)},
 		)
 	}
 	limitsMu.Lock()

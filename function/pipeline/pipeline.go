@@ -69,7 +69,7 @@ func Decode(ctx context.Context, input []byte, s config.Settings) (*Image, error
 	if err != nil {
 		return nil, err
 	}
-	j := &job{ctx: ctx, in: input, s: s, readable: formats}
+	j := &job{ctx: ctx, in: input, size: len(input), s: s, readable: formats}
 	img := &Image{j: j}
 	var rej *rejection
 	switch err := j.run(decodeSteps); {
@@ -207,8 +207,12 @@ func (j *job) run(steps []step) error {
 // job is one image on its way through the steps: the upload while it is
 // decoded, then a copy of it per output while that output is made.
 type job struct {
-	ctx      context.Context
+	ctx context.Context
+	// in is the upload; after decode, the part of a damaged one that the
+	// decoder read (an intact container for strip and the encoders).
 	in       []byte
+	size     int             // bytes of the upload
+	repair   string          // how decode completed in from a damaged upload ("" if it did not)
 	s        config.Settings // for an output: config.Settings.ForOutput
 	readable map[outcome.Format]bool
 

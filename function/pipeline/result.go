@@ -15,16 +15,16 @@ import (
 // was asked for: there is no original of that format or size to fall back to.
 func (j *job) decide() (Result, error) {
 	converted := j.outFmt != j.inFmt
-	larger := len(j.out) >= len(j.in)
+	larger := len(j.out) >= j.size
 	if !converted && !j.resized && larger {
-		return j.keptOriginal(fmt.Sprintf("%s: re-encoded %s is %d bytes, the input %d", outcome.ReasonNotSmaller, j.outFmt, len(j.out), len(j.in)))
+		return j.keptOriginal(fmt.Sprintf("%s: re-encoded %s is %d bytes, the input %d", outcome.ReasonNotSmaller, j.outFmt, len(j.out), j.size))
 	}
 	r := j.compressed()
 	switch {
 	case larger && converted:
-		r.Reason = fmt.Sprintf("%s: converted %s to %s; %d bytes, the input %d", outcome.ReasonLarger, j.inFmt, j.outFmt, len(j.out), len(j.in))
+		r.Reason = fmt.Sprintf("%s: converted %s to %s; %d bytes, the input %d", outcome.ReasonLarger, j.inFmt, j.outFmt, len(j.out), j.size)
 	case larger:
-		r.Reason = fmt.Sprintf("%s: resized to %dx%d; %d bytes, the input %d", outcome.ReasonLarger, r.Width, r.Height, len(j.out), len(j.in))
+		r.Reason = fmt.Sprintf("%s: resized to %dx%d; %d bytes, the input %d", outcome.ReasonLarger, r.Width, r.Height, len(j.out), j.size)
 	}
 	return r, nil
 }
@@ -71,6 +71,10 @@ func (j *job) keptOriginal(reason string) (Result, error) {
 	default:
 		return j.rejected(fmt.Sprintf("%s; the original cannot be published because its private metadata cannot be removed: %v", reason, err)), nil
 	}
+	if len(stripped) > j.size {
+		// Only a damaged original completed by decode can grow.
+		reason = fmt.Sprintf("%s: %s; the original is published as the decoder read it (%s), %d bytes more than the upload", outcome.ReasonLarger, reason, j.repair, len(stripped)-j.size)
+	}
 	r := j.base()
 	r.Decision = outcome.KeptOriginal
 	r.Reason = reason
@@ -102,5 +106,5 @@ func (j *job) rejected(reason string) Result {
 }
 
 func (j *job) base() Result {
-	return Result{FormatIn: j.inFmt, BytesIn: len(j.in)}
+	return Result{FormatIn: j.inFmt, BytesIn: j.size}
 }

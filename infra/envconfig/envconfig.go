@@ -119,7 +119,7 @@ func Default(name string) Environment {
 		Name:             name,
 		Encryption:       EncryptionS3Managed,
 		MemorySize:       256,
-		TimeoutSeconds:   120,
+		TimeoutSeconds:   600,
 		Architecture:     ArchARM64,
 		LogRetentionDays: 30,
 		RemovalPolicy:    RemovalRetain,

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -32,12 +31,12 @@ type RelayStats struct {
 
 // relay stands where Lambda's asynchronous invocation does in AWS: it takes
 // MinIO's webhook deliveries, answers at once (MinIO wants a quick 2xx), and
-// invokes the function one event at a time, because the runtime emulator
-// crashes on a second concurrent invoke. Like Lambda it retries a failed
-// invocation twice and then records the event as a failure.
+// invokes the function through the pool, one event per function process at a
+// time, so as many events run at once as the pool has processes. Like Lambda
+// it retries a failed invocation twice and then records the event as a
+// failure.
 type relay struct {
-	invokeURL   string
-	client      *http.Client
+	pool        *Pool
 	queue       chan []byte
 	retryDelays []time.Duration
 	failures    string // file the event is appended to when retries are exhausted
@@ -48,12 +47,11 @@ type relay struct {
 
 	deliveries, invocations, retries, gaveUp atomic.Int64
 
-	server     *http.Server
-	listener   net.Listener
-	cancel     context.CancelFunc
-	workerDone chan struct{}
-	failMu     sync.Mutex // the function appends to the same file; one line per write keeps lines whole
-	callMu     sync.Mutex // one invocation at a time: the relay's and the batch engine's
+	server   *http.Server
+	listener net.Listener
+	cancel   context.CancelFunc
+	workers  sync.WaitGroup
+	failMu   sync.Mutex // the function appends to the same file; one line per write keeps lines whole
 }
 
 // relayQueueSize bounds what the relay holds; beyond it MinIO is told to come
@@ -64,14 +62,13 @@ const relayQueueSize = 256
 // minutes to seconds so a local run finishes.
 var lambdaRetryDelays = []time.Duration{time.Second, 2 * time.Second}
 
-func newRelay(invokeURL, failures string, timeout time.Duration, onOutcome func(outcome.Record), onDelivery func([]byte), logf func(string, ...any)) (*relay, error) {
+func newRelay(pool *Pool, failures string, onOutcome func(outcome.Record), onDelivery func([]byte), logf func(string, ...any)) (*relay, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("relay listen: %w", err)
 	}
 	r := &relay{
-		invokeURL:   invokeURL,
-		client:      &http.Client{Timeout: timeout + 10*time.Second},
+		pool:        pool,
 		queue:       make(chan []byte, relayQueueSize),
 		retryDelays: lambdaRetryDelays,
 		failures:    failures,
@@ -80,7 +77,6 @@ func newRelay(invokeURL, failures string, timeout time.Duration, onOutcome func(
 		onDelivery:  onDelivery,
 		logf:        logf,
 		listener:    ln,
-		workerDone:  make(chan struct{}),
 	}
 	r.server = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	return r, nil
@@ -97,7 +93,10 @@ func (r *relay) start() {
 			r.logf("relay: %v", err)
 		}
 	}()
-	go r.work(ctx)
+	for range r.pool.Size() {
+		r.workers.Add(1)
+		go r.work(ctx)
+	}
 }
 
 // stop closes the door to MinIO first, then stops the worker; events still
@@ -108,7 +107,8 @@ func (r *relay) stop() {
 	_ = r.server.Shutdown(shutdownCtx)
 	if r.cancel != nil {
 		r.cancel()
-		<-r.workerDone
+		r.workers.Wait()
+		r.abandonQueued()
 	}
 }
 
@@ -153,11 +153,10 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *relay) work(ctx context.Context) {
-	defer close(r.workerDone)
+	defer r.workers.Done()
 	for {
 		select {
 		case <-ctx.Done():
-			r.abandonQueued()
 			return
 		case body := <-r.queue:
 			r.handle(ctx, body)
@@ -208,18 +207,9 @@ func (r *relay) handle(ctx context.Context, body []byte) {
 	}
 }
 
-// FunctionError is an error the function itself returned: the emulator, like
-// Lambda, answers it with HTTP 200 and an errorMessage body.
-type FunctionError struct {
-	Type    string `json:"errorType"`
-	Message string `json:"errorMessage"`
-}
-
-func (e *FunctionError) Error() string { return "function error " + e.Type + ": " + e.Message }
-
-// invoke calls the function once with an S3 event and returns its outcomes.
+// invoke calls the function once and returns its outcomes.
 func (r *relay) invoke(ctx context.Context, payload []byte) ([]outcome.Record, error) {
-	body, err := r.call(ctx, payload)
+	body, err := r.pool.Invoke(ctx, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -227,47 +217,14 @@ func (r *relay) invoke(ctx context.Context, payload []byte) ([]outcome.Record, e
 		Records json.RawMessage `json:"records"` // null when there were none
 	}
 	var outcomes []outcome.Record
-	decodeErr := json.Unmarshal(body, &answer)
-	if decodeErr == nil && answer.Records != nil {
-		decodeErr = json.Unmarshal(answer.Records, &outcomes)
+	err = json.Unmarshal(body, &answer)
+	if err == nil && answer.Records != nil {
+		err = json.Unmarshal(answer.Records, &outcomes)
 	}
-	if decodeErr != nil || answer.Records == nil {
+	if err != nil || answer.Records == nil {
 		return nil, fmt.Errorf("the function answered %q, not a Response with records", truncate(body, 200))
 	}
 	return outcomes, nil
-}
-
-// call invokes the function once with payload and returns its answer, or the
-// error it returned as a *FunctionError. Invocations wait for each other: the
-// runtime emulator crashes on a second concurrent invoke.
-func (r *relay) call(ctx context.Context, payload []byte) ([]byte, error) {
-	r.callMu.Lock()
-	defer r.callMu.Unlock()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.invokeURL, bytes.NewReader(payload))
-	if err != nil {
-		return nil, err
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("runtime emulator: %w", err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close() // read to the end: nothing left to report
-	if err != nil {
-		return nil, fmt.Errorf("runtime emulator: reading the response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("runtime emulator answered %s: %s", resp.Status, bytes.TrimSpace(body))
-	}
-	var fe FunctionError
-	decodeErr := json.Unmarshal(body, &fe)
-	if resp.Header.Get("X-Amz-Function-Error") != "" || fe.Message != "" || fe.Type != "" {
-		if decodeErr != nil || fe.Message == "" {
-			fe.Message = string(bytes.TrimSpace(body))
-		}
-		return nil, &fe
-	}
-	return body, nil
 }
 
 // recordFailure appends the event to the failures file in the shape of

@@ -49,14 +49,18 @@ func (f *fakeEmulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(response))
 }
 
-// startRelay runs a relay in front of emulator and records its outcomes.
-func startRelay(t *testing.T, emulator http.Handler) (*relay, *Recorder, string) {
+// startRelay runs a relay in front of emulators and records its outcomes.
+func startRelay(t *testing.T, emulators ...http.Handler) (*relay, *Recorder, string) {
 	t.Helper()
-	server := httptest.NewServer(emulator)
-	t.Cleanup(server.Close)
+	var fns []*function
+	for i, e := range emulators {
+		server := httptest.NewServer(e)
+		t.Cleanup(server.Close)
+		fns = append(fns, &function{name: fmt.Sprintf("fake-%d", i+1), invokeURL: server.URL})
+	}
 	failures := filepath.Join(t.TempDir(), "failures.jsonl")
 	rec := NewRecorder()
-	r, err := newRelay(server.URL, failures, 5*time.Second, rec.Add, nil, t.Logf)
+	r, err := newRelay(newPool(fns, 5*time.Second), failures, rec.Add, nil, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +145,16 @@ func TestRelayRetriesLikeLambdaAsync(t *testing.T) {
 	}
 }
 
-func TestRelayInvokesOneAtATimeInOrder(t *testing.T) {
-	emulator := &fakeEmulator{answer: func(_ int, body []byte) (int, string) {
-		time.Sleep(5 * time.Millisecond)
+// TestRelaySpreadsEventsOverThePool: events run on every function process at
+// once, but never two on one (the emulator crashes on a second).
+func TestRelaySpreadsEventsOverThePool(t *testing.T) {
+	var running, maxRunning atomic.Int64
+	answer := func(_ int, body []byte) (int, string) {
+		now := running.Add(1)
+		defer running.Add(-1)
+		for seen := maxRunning.Load(); now > seen && !maxRunning.CompareAndSwap(seen, now); seen = maxRunning.Load() {
+		}
+		time.Sleep(20 * time.Millisecond)
 		var event struct {
 			Records []struct {
 				S3 struct {
@@ -154,11 +165,12 @@ func TestRelayInvokesOneAtATimeInOrder(t *testing.T) {
 		_ = json.Unmarshal(body, &event)
 		key := strings.ReplaceAll(event.Records[0].S3.Object.Key, "%2F", "/")
 		return 200, fmt.Sprintf(`{"records":[{"bucket":"src","key":%q,"decision":"compressed"}]}`, key)
-	}}
-	r, rec, _ := startRelay(t, emulator)
+	}
+	emulators := []*fakeEmulator{{answer: answer}, {answer: answer}, {answer: answer}}
+	r, rec, _ := startRelay(t, emulators[0], emulators[1], emulators[2])
 	var wg sync.WaitGroup
 	var keys []string
-	for i := range 20 {
+	for i := range 30 {
 		key := fmt.Sprintf("uploads/%02d.jpg", i)
 		keys = append(keys, key)
 		wg.Go(func() {
@@ -173,8 +185,16 @@ func TestRelayInvokesOneAtATimeInOrder(t *testing.T) {
 	if err := rec.Wait(ctx, 1, keys...); err != nil {
 		t.Fatal(err)
 	}
-	if got := emulator.maxSeen.Load(); got != 1 {
-		t.Errorf("%d concurrent invocations seen by the emulator, want 1 (it crashes on a second)", got)
+	for i, e := range emulators {
+		if got := e.maxSeen.Load(); got != 1 {
+			t.Errorf("emulator %d saw %d concurrent invocations, want 1 (it crashes on a second)", i+1, got)
+		}
+		if e.calls.Load() == 0 {
+			t.Errorf("emulator %d got no invocation", i+1)
+		}
+	}
+	if got := maxRunning.Load(); got != int64(len(emulators)) {
+		t.Errorf("at most %d invocations ran at once, want %d: one per function process", got, len(emulators))
 	}
 }
 

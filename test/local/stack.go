@@ -41,6 +41,18 @@ type Options struct {
 
 	MemoryMB        int           // the function's memory size, default 256
 	FunctionTimeout time.Duration // default 60 s
+	// Functions is the number of function processes (emulators) behind the
+	// relay, default 2: events, duplicate deliveries and overwrites of one
+	// key then run at once, as they do in Lambda.
+	Functions int
+	// FunctionCommand, given a function process's name ("function-1"),
+	// returns a command it runs under, with the emulator's command line as
+	// its arguments (an entry into a cgroup); nil runs it directly.
+	FunctionCommand func(name string) []string
+	// FunctionS3, given MinIO's endpoint, returns the endpoint the function
+	// processes reach S3 at (a fault proxy in front of MinIO); nil means
+	// MinIO itself. The stack's own client always talks to MinIO.
+	FunctionS3 func(minio string) (string, error)
 
 	// Log receives the stack's own messages (retries, failures); nil discards.
 	Log io.Writer
@@ -90,7 +102,10 @@ type Stack struct {
 	BackfillFile    string
 	Backfill        stackoutputs.Backfill
 
-	minio, rie *process
+	opts       Options
+	functionS3 string // the S3 endpoint the function processes use
+	minio      *process
+	pool       *Pool
 	relay      *relay
 	batch      *batchEngine
 	control    *s3Control
@@ -128,15 +143,19 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	} else if err := checkPortFree(o.Port); err != nil {
 		return nil, fmt.Errorf("MinIO's port: %w: stop what uses it or choose another port", err)
 	}
+	s.opts = o // with the port chosen, for the function processes and RestartS3
 	s.Endpoint = "http://" + hostPort(o.Port)
-
-	rieAddr, err := s.startRIE(ctx, o)
-	if err != nil {
+	s.functionS3 = s.Endpoint
+	if o.FunctionS3 != nil {
+		if s.functionS3, err = o.FunctionS3(s.Endpoint); err != nil {
+			return nil, fmt.Errorf("the functions' S3 endpoint: %w", err)
+		}
+	}
+	if s.pool, err = s.startFunctions(ctx); err != nil {
 		return nil, err
 	}
-	invokeURL := "http://" + rieAddr + "/2015-03-31/functions/function/invocations"
 	// The relay runs before MinIO: MinIO checks its webhook target at start.
-	s.relay, err = newRelay(invokeURL, s.FailuresFile, o.FunctionTimeout, o.OnOutcome, o.OnDelivery, logf)
+	s.relay, err = newRelay(s.pool, s.FailuresFile, o.OnOutcome, o.OnDelivery, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +201,9 @@ func (o Options) withDefaults() Options {
 	if o.FunctionTimeout == 0 {
 		o.FunctionTimeout = 60 * time.Second
 	}
+	if o.Functions == 0 {
+		o.Functions = 2
+	}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -198,9 +220,24 @@ func (s *Stack) credentials(context.Context) (aws.Credentials, error) {
 // Stats reports what the relay has seen so far.
 func (s *Stack) Stats() RelayStats { return s.relay.stats() }
 
+// Functions is the pool of function processes behind the relay, for callers
+// that invoke the function themselves.
+func (s *Stack) Functions() *Pool { return s.pool }
+
+// RestartS3 stops MinIO and starts it again on the same port and data, as a
+// fault: the functions' requests fail meanwhile, and MinIO delivers the
+// events it had queued once it is back. It returns when MinIO is ready; an
+// upload that MinIO acknowledges before then may get no event (see
+// startMinIO), so uploads should wait for it, as S3 never accepts one it
+// could lose.
+func (s *Stack) RestartS3(ctx context.Context) error {
+	s.minio.stop(5 * time.Second)
+	return s.startMinIO(ctx, s.opts)
+}
+
 // Close stops the batch engine (its running jobs end), MinIO (no more
-// events), the relay and the emulator, killing their process groups if they
-// do not stop within a few seconds.
+// events), the relay and the function processes, killing their process
+// groups if they do not stop within a few seconds.
 func (s *Stack) Close() {
 	if s.control != nil {
 		_ = os.Remove(s.BackfillFile) // it points at what is stopping
@@ -213,8 +250,8 @@ func (s *Stack) Close() {
 	if s.relay != nil {
 		s.relay.stop()
 	}
-	if s.rie != nil {
-		s.rie.stop(3 * time.Second)
+	if s.pool != nil {
+		s.pool.stop()
 	}
 }
 
@@ -237,6 +274,10 @@ func (s *Stack) startMinIO(ctx context.Context, o Options) error {
 		// accepted it and retries every few seconds; without one, an event the
 		// relay refuses (queue full, not yet started) would be lost.
 		"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_" + webhookID + "=" + filepath.Join(o.StateDir, "events"),
+		// The event is in that queue before MinIO acknowledges the upload, as
+		// S3 guarantees; asynchronously, a restart loses the events of the
+		// uploads it acknowledged last.
+		"MINIO_API_SYNC_EVENTS=on",
 	}
 	s.minio, err = startProcess("MinIO", filepath.Join(s.LogDir, "minio.log"), o.StateDir, env,
 		o.Binaries.MinIO, "server", "--quiet",
@@ -246,30 +287,50 @@ func (s *Stack) startMinIO(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	live := s.Endpoint + "/minio/health/live"
+	// Ready, not just live: MinIO accepts uploads before it has loaded the
+	// buckets' notification rules, and sends no event for those.
+	ready := s.Endpoint + "/minio/health/cluster"
 	return s.minio.waitFor(ctx, 60*time.Second, func() error {
-		resp, err := http.Get(live)
+		resp, err := http.Get(ready)
 		if err != nil {
 			return err
 		}
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", live, resp.Status)
+			return fmt.Errorf("%s: %s", ready, resp.Status)
 		}
 		// MinIO answers 200 before its object layer is up, saying so in a
 		// header; requests until then fail with XMinioServerNotInitialized.
 		if status := resp.Header.Get("X-Minio-Server-Status"); status != "" {
-			return fmt.Errorf("%s: server status %s", live, status)
+			return fmt.Errorf("%s: server status %s", ready, status)
 		}
 		return nil
 	})
 }
 
-// startRIE runs the bootstrap under the emulator with the environment the CDK
+// startFunctions starts Options.Functions function processes.
+func (s *Stack) startFunctions(ctx context.Context) (*Pool, error) {
+	var fns []*function
+	for i := 1; i <= s.opts.Functions; i++ {
+		name := fmt.Sprintf("function-%d", i)
+		url, rie, err := s.startRIE(ctx, name)
+		if err != nil {
+			for _, fn := range fns {
+				fn.rie.stop(3 * time.Second)
+			}
+			return nil, err
+		}
+		fns = append(fns, &function{name: name, invokeURL: url, rie: rie})
+	}
+	return newPool(fns, s.opts.FunctionTimeout), nil
+}
+
+// startRIE runs the bootstrap under an emulator with the environment the CDK
 // stack gives the function in AWS, plus what only a local run needs (the S3
 // endpoint, credentials, the file failure sink). Nothing else of this
-// process's environment leaks in.
-func (s *Stack) startRIE(ctx context.Context, o Options) (string, error) {
+// process's environment leaks in. It returns the emulator's invoke URL.
+func (s *Stack) startRIE(ctx context.Context, name string) (string, *process, error) {
+	o := s.opts
 	fn := config.Function{
 		Settings:          o.Settings,
 		SourceBucket:      o.SourceBucket,
@@ -278,12 +339,12 @@ func (s *Stack) startRIE(ctx context.Context, o Options) (string, error) {
 	}
 	fnEnv, err := fn.Environment()
 	if err != nil {
-		return "", fmt.Errorf("function environment: %w", err)
+		return "", nil, fmt.Errorf("function environment: %w", err)
 	}
 	env := []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"TMPDIR=" + filepath.Join(o.StateDir, "tmp"), // Lambda's /tmp
-		"AWS_ENDPOINT_URL_S3=" + s.Endpoint,
+		"AWS_ENDPOINT_URL_S3=" + s.functionS3,
 		"AWS_ACCESS_KEY_ID=" + o.AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + o.SecretKey,
 		"AWS_REGION=" + Region,
@@ -302,30 +363,39 @@ func (s *Stack) startRIE(ctx context.Context, o Options) (string, error) {
 	ports := [2]int{}
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	addr := hostPort(ports[0])
-	s.rie, err = startProcess("aws-lambda-rie", filepath.Join(s.LogDir, "function.log"), filepath.Dir(o.Binaries.Bootstrap), env,
-		o.Binaries.RIE,
+	argv := []string{o.Binaries.RIE,
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", hostPort(ports[1]),
-		o.Binaries.Bootstrap)
-	if err != nil {
-		return "", err
+		o.Binaries.Bootstrap}
+	if o.FunctionCommand != nil {
+		argv = append(o.FunctionCommand(name), argv...)
 	}
-	return addr, s.rie.waitFor(ctx, 30*time.Second, dialable(addr))
+	rie, err := startProcess(name, filepath.Join(s.LogDir, name+".log"), filepath.Dir(o.Binaries.Bootstrap), env, argv...)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := rie.waitFor(ctx, 30*time.Second, dialable(addr)); err != nil {
+		rie.stop(3 * time.Second)
+		return "", nil, err
+	}
+	return "http://" + addr + "/2015-03-31/functions/function/invocations", rie, nil
 }
 
-// warmUp invokes the function once with no records, so a bootstrap that
-// cannot start (bad environment, missing library) fails Start with its log
-// instead of failing every upload later.
+// warmUp invokes every function process once with no records, so a
+// bootstrap that cannot start (bad environment, missing library) fails Start
+// with its log instead of failing every upload later.
 func (s *Stack) warmUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if _, err := s.relay.invoke(ctx, []byte(`{"Records":[]}`)); err != nil {
-		return fmt.Errorf("the function does not start under the emulator: %w; last lines of %s:\n%s",
-			err, s.rie.logPath, tail(s.rie.logPath, 20))
+	for _, fn := range s.pool.all {
+		if _, err := s.pool.post(ctx, fn.name, fn.invokeURL, []byte(`{"Records":[]}`)); err != nil {
+			return fmt.Errorf("the function does not start under the emulator: %w; last lines of %s:\n%s",
+				err, fn.rie.logPath, tail(fn.rie.logPath, 20))
+		}
 	}
 	return nil
 }
@@ -342,7 +412,7 @@ func (s *Stack) startBatch(o Options) error {
 	logf := func(format string, args ...any) { say(o.Log, format, args...) }
 	// One task at a time per function process, as Lambda runs one event per
 	// execution environment.
-	s.batch = newBatchEngine(s.S3, s.relay.call, 1, Account, FunctionArn, BatchRoleArn, logf)
+	s.batch = newBatchEngine(s.S3, s.pool.Invoke, s.pool.Size(), Account, FunctionArn, BatchRoleArn, logf)
 	var err error
 	if s.control, err = newS3Control(s.batch, s.AccessKey); err != nil {
 		s.batch.close()

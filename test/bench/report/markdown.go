@@ -102,6 +102,7 @@ func render(b *bytes.Buffer, r *Results, t table) {
 	rejectSection(d, t)
 	coldSection(d, r)
 	renditionsSection(d, r)
+	lambdaSection(d, r)
 	d.section("Charts", fmt.Sprintf("![bytes saved vs SSIM](%s)", SizeQualityChart), fmt.Sprintf("![CPU ms per megapixel](%s)", SpeedChart), fmt.Sprintf("![bytes against SSIMULACRA2 per photo](%s)", CurvesChart))
 	methodSection(d, r)
 }

@@ -36,6 +36,7 @@ type Results struct {
 	// at equal SSIM; RenditionsNote says what was not measured and why.
 	Renditions     []renditions.Sample
 	RenditionsNote string
+	Lambda         Lambda
 	Elapsed        time.Duration
 }
 

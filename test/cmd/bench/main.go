@@ -175,6 +175,7 @@ func run(ctx context.Context) error {
 	}
 
 	coldStart(ctx, o, r, largest(images))
+	lambdaShaped(ctx, o, r, images)
 
 	r.Elapsed = time.Since(start)
 	raw, err := json.MarshalIndent(r, "", " ")

@@ -194,7 +194,7 @@ One line per processed image:
 		s.SourceBucket, s.Settings.SourcePrefix, strings.Join(s.Settings.Suffixes, " "),
 		s.DestinationBucket, s.Settings.DestinationPrefix,
 		outputNames(s.Settings), deletes(s.Settings),
-		rel(root, filepath.Join(s.LogDir, "minio.log")), rel(root, filepath.Join(s.LogDir, "function.log")),
+		rel(root, filepath.Join(s.LogDir, "minio.log")), rel(root, filepath.Join(s.LogDir, "function-*.log")),
 		rel(root, s.FailuresFile),
 		creds, s.SourceBucket, s.Settings.SourcePrefix, s.Endpoint,
 		creds, s.DestinationBucket, s.Settings.DestinationPrefix, s.Endpoint,
