@@ -171,6 +171,7 @@ var decodeSteps = []step{
 	{"detect", detect},
 	{"limit", limit},
 	{"decode", decode},
+	{"browser pixels", browserPixels},
 	{"orient", orient},
 	{"colour", colour},
 	{"strip", stripMetadata},

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"image"
+	"image/draw"
 	"image/jpeg"
 	"image/png"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
+	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/browserjpeg"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/ssimulacra2"
 )
 
@@ -22,10 +24,13 @@ func photo(t *testing.T, w, h int) []byte {
 	return fixture.Pattern(t, "plasma:fractal", w, h, "PNG")
 }
 
-// pixels decodes an image as browsers would: Go's decoders for JPEG and
-// PNG, libwebp (through ImageMagick) for WebP.
+// pixels decodes an image as browsers would: package browserjpeg for JPEG,
+// Go's decoder for PNG, libwebp (through ImageMagick) for WebP.
 func pixels(t *testing.T, data []byte) image.Image {
 	t.Helper()
+	if im, err := browserjpeg.Decode(data); err == nil {
+		return im.NRGBA()
+	}
 	if img, _, err := image.Decode(bytes.NewReader(data)); err == nil {
 		return img
 	}
@@ -87,6 +92,29 @@ func TestFixedQuality(t *testing.T) {
 		t.Errorf("fixed quality 77: Result.Quality %d, Score %.2f; want 0 and 0 (nothing searched)", r.Quality, r.Score)
 	}
 	checkQuality(t, r.Output, 77)
+}
+
+// A JPEG upload is made into outputs from the pixels browsers show of it
+// (package browserjpeg), whichever libjpeg ImageMagick links: a lossless
+// output of it holds exactly those pixels.
+func TestJPEGDecodedAsBrowsersDo(t *testing.T) {
+	in := fixture.Pattern(t, "plasma:fractal", 203, 101, "JPEG", fixture.Quality(70))
+	want, err := browserjpeg.Decode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := process(t, in, settings(func(s *config.Settings) { s.Outputs = []config.Output{{Format: "png"}} }))
+	got, ok := pixels(t, r.Output).(*image.NRGBA)
+	if !ok {
+		got = image.NewNRGBA(want.Bounds())
+		draw.Draw(got, got.Rect, pixels(t, r.Output), image.Point{}, draw.Src)
+	}
+	rgb := want.Rows(nil, 0, want.Bounds().Dy())
+	for i := range len(rgb) / 3 {
+		if p := got.Pix[4*i : 4*i+3]; !bytes.Equal(p, rgb[3*i:3*i+3]) {
+			t.Fatalf("pixel %d of the PNG output is %v, the browser decode %v; want the browser's pixels", i, p, rgb[3*i:3*i+3])
+		}
+	}
 }
 
 // Images smaller than the metric's 8x8 fall back to the fixed quality.
