@@ -182,8 +182,7 @@ func encodePNG(j *job) error {
 	mw := j.mw
 	if depth, _, ok := pngIHDR(j.in); ok && j.inFmt == outcome.PNG && depth == 16 {
 		if _, built := imagick.GetQuantumDepth(); built < 16 {
-			// An 8-bit-quantum build decoded the samples into 8 bits already.
-			return keep(outcome.ReasonDepth, "a 16-bit PNG, and this ImageMagick holds %d bits per sample", built)
+			return j.sixteenBitPNG(built)
 		}
 	}
 	if err := j.classify("encode png",
@@ -232,6 +231,34 @@ func encodePNG(j *job) error {
 		if lossy != nil && len(lossy) < len(out) {
 			out, j.score = lossy, score
 		}
+	}
+	j.out = out
+	return nil
+}
+
+// sixteenBitPNG is the output of a 16-bit PNG on an ImageMagick that holds
+// fewer bits per sample, whose decode has already lost depth: the upload's
+// own image data, re-filtered and re-deflated by pngopt, with private chunks
+// removed as for a kept original (its orientation tag too is kept, since the
+// pixels are not rotated). A resized output, or one at a lower compression
+// level, is the original.
+func (j *job) sixteenBitPNG(built uint) error {
+	depth := func() error {
+		return keep(outcome.ReasonDepth, "a 16-bit PNG, and this ImageMagick holds %d bits per sample", built)
+	}
+	if j.resized || j.s.PNG.CompressionLevel < 9 {
+		return depth()
+	}
+	stripped, err := strip.PNG(j.in)
+	if err != nil {
+		return depth()
+	}
+	out, err := pngopt.Optimize(j.ctx, stripped, pngopt.Options{})
+	if err != nil {
+		if ctxErr := j.ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return depth()
 	}
 	j.out = out
 	return nil

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/jpeg"
 	"image/png"
@@ -125,6 +126,43 @@ func TestTargetScoreTinyImage(t *testing.T) {
 	}
 	if _, err := jpeg.Decode(bytes.NewReader(r.Output)); err != nil {
 		t.Error(err)
+	}
+}
+
+// A 16-bit PNG keeps every bit of its samples on an ImageMagick with fewer
+// bits per sample: its own image data, only re-compressed.
+func TestSixteenBitPNGKeepsItsSamples(t *testing.T) {
+	if _, built := imagick.GetQuantumDepth(); built >= 16 {
+		t.Skipf("this ImageMagick holds %d bits per sample: 16-bit PNGs are re-encoded", built)
+	}
+	// 16-bit samples whose low bytes matter, written without compression
+	// (Go's encoder), so re-deflating pays.
+	img := image.NewRGBA64(image.Rect(0, 0, 96, 64))
+	for y := range 64 {
+		for x := range 96 {
+			img.SetRGBA64(x, y, color.RGBA64{uint16(x * 683), uint16(y*1021 + x), uint16(x*y*37 + 1), 0xffff})
+		}
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.NoCompression}).Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	in := buf.Bytes()
+	r := process(t, in, settings(func(*config.Settings) {}))
+	if r.Decision != outcome.Compressed || r.BytesOut >= len(in) {
+		t.Fatalf("%s (%s), %d bytes of %d; want a smaller compressed PNG", r.Decision, r.Reason, r.BytesOut, len(in))
+	}
+	a, errA := png.Decode(bytes.NewReader(in))
+	b, errB := png.Decode(bytes.NewReader(r.Output))
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	for y := range a.Bounds().Dy() {
+		for x := range a.Bounds().Dx() {
+			if a.At(x, y) != b.At(x, y) {
+				t.Fatalf("pixel (%d,%d) is %v, the input's %v; want every 16-bit sample kept", x, y, b.At(x, y), a.At(x, y))
+			}
+		}
 	}
 }
 
