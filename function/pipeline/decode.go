@@ -179,10 +179,12 @@ func decode(j *job) error {
 	if err != nil {
 		return err
 	}
+	j.decoded = j.in
 	if decodeFrom != nil {
 		if _, err := read(j, decodeFrom, size); err != nil {
 			return err
 		}
+		j.decoded = decodeFrom
 	}
 	mw := j.mw
 	if err := sameFormat(mw, j.inFmt); err != nil {

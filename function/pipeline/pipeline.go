@@ -171,6 +171,7 @@ var decodeSteps = []step{
 	{"detect", detect},
 	{"limit", limit},
 	{"decode", decode},
+	{"browser pixels", browserPixels},
 	{"orient", orient},
 	{"colour", colour},
 	{"strip", stripMetadata},
@@ -217,6 +218,7 @@ type job struct {
 	readable map[outcome.Format]bool
 
 	inFmt        outcome.Format
+	decoded      []byte // what the pixels were decoded from: in, or in repaired (set by decode)
 	animatedPNG  bool
 	losslessWebP bool
 	head         header              // from the ping, before decoding

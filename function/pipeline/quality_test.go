@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"bytes"
 	"image"
+	"image/color"
+	"image/draw"
 	"image/jpeg"
 	"image/png"
 	"math"
@@ -13,6 +15,7 @@ import (
 	"github.com/s3-image-compressor/s3-image-compressor/function/config"
 	"github.com/s3-image-compressor/s3-image-compressor/function/internal/fixture"
 	"github.com/s3-image-compressor/s3-image-compressor/function/outcome"
+	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/browserjpeg"
 	"github.com/s3-image-compressor/s3-image-compressor/function/pipeline/ssimulacra2"
 )
 
@@ -22,10 +25,13 @@ func photo(t *testing.T, w, h int) []byte {
 	return fixture.Pattern(t, "plasma:fractal", w, h, "PNG")
 }
 
-// pixels decodes an image as browsers would: Go's decoders for JPEG and
-// PNG, libwebp (through ImageMagick) for WebP.
+// pixels decodes an image as browsers would: package browserjpeg for JPEG,
+// Go's decoder for PNG, libwebp (through ImageMagick) for WebP.
 func pixels(t *testing.T, data []byte) image.Image {
 	t.Helper()
+	if im, err := browserjpeg.Decode(data); err == nil {
+		return im.NRGBA()
+	}
 	if img, _, err := image.Decode(bytes.NewReader(data)); err == nil {
 		return img
 	}
@@ -89,6 +95,29 @@ func TestFixedQuality(t *testing.T) {
 	checkQuality(t, r.Output, 77)
 }
 
+// A JPEG upload is made into outputs from the pixels browsers show of it
+// (package browserjpeg), whichever libjpeg ImageMagick links: a lossless
+// output of it holds exactly those pixels.
+func TestJPEGDecodedAsBrowsersDo(t *testing.T) {
+	in := fixture.Pattern(t, "plasma:fractal", 203, 101, "JPEG", fixture.Quality(70))
+	want, err := browserjpeg.Decode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := process(t, in, settings(func(s *config.Settings) { s.Outputs = []config.Output{{Format: "png"}} }))
+	got, ok := pixels(t, r.Output).(*image.NRGBA)
+	if !ok {
+		got = image.NewNRGBA(want.Bounds())
+		draw.Draw(got, got.Rect, pixels(t, r.Output), image.Point{}, draw.Src)
+	}
+	rgb := want.Rows(nil, 0, want.Bounds().Dy())
+	for i := range len(rgb) / 3 {
+		if p := got.Pix[4*i : 4*i+3]; !bytes.Equal(p, rgb[3*i:3*i+3]) {
+			t.Fatalf("pixel %d of the PNG output is %v, the browser decode %v; want the browser's pixels", i, p, rgb[3*i:3*i+3])
+		}
+	}
+}
+
 // Images smaller than the metric's 8x8 fall back to the fixed quality.
 func TestTargetScoreTinyImage(t *testing.T) {
 	r := process(t, photo(t, 6, 20), settings(func(s *config.Settings) { s.Outputs = []config.Output{{Format: "jpeg"}}; s.JPEG.TargetScore = 80 }))
@@ -97,6 +126,43 @@ func TestTargetScoreTinyImage(t *testing.T) {
 	}
 	if _, err := jpeg.Decode(bytes.NewReader(r.Output)); err != nil {
 		t.Error(err)
+	}
+}
+
+// A 16-bit PNG keeps every bit of its samples on an ImageMagick with fewer
+// bits per sample: its own image data, only re-compressed.
+func TestSixteenBitPNGKeepsItsSamples(t *testing.T) {
+	if _, built := imagick.GetQuantumDepth(); built >= 16 {
+		t.Skipf("this ImageMagick holds %d bits per sample: 16-bit PNGs are re-encoded", built)
+	}
+	// 16-bit samples whose low bytes matter, written without compression
+	// (Go's encoder), so re-deflating pays.
+	img := image.NewRGBA64(image.Rect(0, 0, 96, 64))
+	for y := range 64 {
+		for x := range 96 {
+			img.SetRGBA64(x, y, color.RGBA64{uint16(x * 683), uint16(y*1021 + x), uint16(x*y*37 + 1), 0xffff})
+		}
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.NoCompression}).Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	in := buf.Bytes()
+	r := process(t, in, settings(func(*config.Settings) {}))
+	if r.Decision != outcome.Compressed || r.BytesOut >= len(in) {
+		t.Fatalf("%s (%s), %d bytes of %d; want a smaller compressed PNG", r.Decision, r.Reason, r.BytesOut, len(in))
+	}
+	a, errA := png.Decode(bytes.NewReader(in))
+	b, errB := png.Decode(bytes.NewReader(r.Output))
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	for y := range a.Bounds().Dy() {
+		for x := range a.Bounds().Dx() {
+			if a.At(x, y) != b.At(x, y) {
+				t.Fatalf("pixel (%d,%d) is %v, the input's %v; want every 16-bit sample kept", x, y, b.At(x, y), a.At(x, y))
+			}
+		}
 	}
 }
 

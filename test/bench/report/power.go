@@ -254,7 +254,7 @@ func powerSection(d doc, r *Results) {
 	d.p("")
 	ag := points(r, quality.Agreement, tools.Ours, "")
 	if len(ag) > 0 {
-		d.p("Target agreement, per image (target %.0f): the chosen quality, the pipeline's estimate and the tool's score of the output.\n", ag[0].Param)
+		d.p("Target agreement, per image (target %g): the chosen quality, the pipeline's estimate and the tool's score of the output.\n", ag[0].Param)
 		d.header(3, "image", "format", "quality", "estimate", "tool", "tool − target", "bytes")
 		for _, p := range ag {
 			if p.Decision != string(outcome.Compressed) {
