@@ -105,8 +105,8 @@ func plan(rng *rand.Rand, mix []image, n int, duration time.Duration) []action {
 			versions: []image{img},
 			at:       time.Duration(float64(duration) * float64(i) / float64(n)),
 		}
-		switch r := rng.IntN(10); {
-		case r == 0:
+		switch rng.IntN(10) {
+		case 0:
 			// An overwrite, possibly by a file to refuse: half while the
 			// first version may still be processed, half after its output
 			// is there.
@@ -117,9 +117,9 @@ func plan(rng *rand.Rand, mix []image, n int, duration time.Duration) []action {
 			a.versions = append(a.versions, next)
 			a.gap = time.Duration(rng.IntN(400)) * time.Millisecond
 			a.settle = rng.IntN(2) == 0
-		case r == 1:
+		case 1:
 			a.deleteAfter = time.Duration(1+rng.IntN(300)) * time.Millisecond
-		case r == 2:
+		case 2:
 			a.redeliver = true
 		}
 		actions[i] = a
